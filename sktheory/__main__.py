@@ -59,9 +59,7 @@ def format_table(rows: list[dict]) -> str:
     ]
     table = [list(_COLUMNS), *cells]
     widths = [max(len(row[j]) for row in table) for j in range(len(_COLUMNS))]
-    lines = [
-        "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in table
-    ]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in table]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)
 

@@ -19,6 +19,7 @@ Paper modules import from here; this module imports none of them.
 
 from __future__ import annotations
 
+import copy
 import math
 import warnings
 from collections.abc import Callable
@@ -200,16 +201,12 @@ class TorchEstimator(BaseEstimator):
             if y is None:
                 validate_data(self, flat, reset=reset, skip_check_array=True)
             else:
-                _, y = validate_data(
-                    self, flat, y, reset=reset, dtype=dtype, y_numeric=y_numeric
-                )
+                _, y = validate_data(self, flat, y, reset=reset, dtype=dtype, y_numeric=y_numeric)
         else:
             if y is None:
                 X = validate_data(self, X, reset=reset, dtype=dtype)
             else:
-                X, y = validate_data(
-                    self, X, y, reset=reset, dtype=dtype, y_numeric=y_numeric
-                )
+                X, y = validate_data(self, X, y, reset=reset, dtype=dtype, y_numeric=y_numeric)
             X = self._reshape_sequences(X, n_tokens)
         if reset:
             self.n_tokens_in_, self.n_channels_in_ = X.shape[1], X.shape[2]
@@ -225,9 +222,7 @@ class TorchEstimator(BaseEstimator):
     def _reshape_sequences(X: np.ndarray, n_tokens: int | None) -> np.ndarray:
         if X.ndim == 3:
             if n_tokens is not None and X.shape[1] != n_tokens:
-                raise ValueError(
-                    f"X has {X.shape[1]} tokens per sequence but n_tokens={n_tokens}."
-                )
+                raise ValueError(f"X has {X.shape[1]} tokens per sequence but n_tokens={n_tokens}.")
             return X
         if n_tokens is None:
             return X[:, :, None]
@@ -293,9 +288,7 @@ class TorchEstimator(BaseEstimator):
                     self.n_iter_ = i + 1
                     self._diverge(i, loss)
                     return
-                converged = tol is not None and abs(previous - loss) <= tol * max(
-                    1.0, abs(loss)
-                )
+                converged = tol is not None and abs(previous - loss) <= tol * max(1.0, abs(loss))
                 if i % record_every == 0 or last or converged:
                     self._record(i, loss, extra)
                     bar.set_postfix(loss=f"{loss:.4g}", refresh=False)
@@ -320,9 +313,7 @@ class TorchEstimator(BaseEstimator):
             f"iteration {i}. Lower the learning rate (or the initialisation scale)."
         )
         if getattr(self, "on_divergence", "raise") == "warn":
-            warnings.warn(
-                message + " Training stopped early.", DivergenceWarning, stacklevel=3
-            )
+            warnings.warn(message + " Training stopped early.", DivergenceWarning, stacklevel=3)
         else:
             raise DivergenceError(message)
 
@@ -345,7 +336,9 @@ class TorchEstimator(BaseEstimator):
 
     # ------------------------------------------------------------- persistence
     def __getstate__(self) -> dict:
-        state = super().__getstate__()
+        # Pickles hold CPU tensors only, so a model fitted on a GPU loads on a
+        # machine without one.
+        state = {key: _to_cpu(value) for key, value in super().__getstate__().items()}
         state["_sktheory_version"] = __version__
         return state
 
@@ -357,7 +350,35 @@ class TorchEstimator(BaseEstimator):
                 f"which is incompatible with the installed sktheory {__version__}; "
                 "refit the model or install the matching version."
             )
+        device = state.get("device_")
+        if isinstance(device, torch.device) and device.type == "cuda":
+            if torch.cuda.is_available():
+                state = {key: _to_device(value, device) for key, value in state.items()}
+            else:
+                warnings.warn(
+                    f"This {type(self).__name__} was fitted on {device} but no CUDA "
+                    "device is available; it was loaded on the CPU.",
+                    UserWarning,
+                    stacklevel=2,
+                )
+                state["device_"] = torch.device("cpu")
         super().__setstate__(state)
+
+
+def _to_cpu(value: Any) -> Any:
+    if isinstance(value, torch.Tensor) and value.device.type != "cpu":
+        return value.detach().cpu()
+    if isinstance(value, torch.nn.Module) and any(
+        t.device.type != "cpu" for t in [*value.parameters(), *value.buffers()]
+    ):
+        return copy.deepcopy(value).cpu()
+    return value
+
+
+def _to_device(value: Any, device: torch.device) -> Any:
+    if isinstance(value, torch.Tensor | torch.nn.Module):
+        return value.to(device)
+    return value
 
 
 def _major_minor(version: str) -> tuple[str, ...]:

@@ -178,9 +178,7 @@ def test_sequence_validation_shapes_and_errors():
     out, y = est._validate_sequences(X3, np.ones(2), reset=True)
     assert out.shape == (2, 4, 3) and est.n_features_in_ == 12
     flat = X3.reshape(2, 12)
-    np.testing.assert_array_equal(
-        est._validate_sequences(flat, reset=False, n_tokens=4), X3
-    )
+    np.testing.assert_array_equal(est._validate_sequences(flat, reset=False, n_tokens=4), X3)
     with pytest.raises(ValueError, match="cannot be split into n_tokens=5"):
         est._validate_sequences(flat, reset=False, n_tokens=5)
     with pytest.raises(ValueError, match="4 dimensions"):
@@ -194,3 +192,31 @@ def test_sequence_validation_shapes_and_errors():
     est._validate_sequences(X3, np.ones(2), reset=True)
     with pytest.raises(ValueError, match=r"fitted on \(4, 3\)"):
         est._validate_sequences(np.zeros((2, 3, 4)), reset=False)
+
+
+class _HoldsTorch(TorchEstimator):
+    def __init__(self):
+        pass
+
+
+def test_pickle_keeps_tensors_and_modules_on_cpu():
+    est = _HoldsTorch()
+    est.device_ = torch.device("cpu")
+    est.weight_ = torch.arange(3.0)
+    est.module_ = torch.nn.Linear(2, 1)
+    clone = pickle.loads(pickle.dumps(est))
+    assert torch.equal(clone.weight_, est.weight_)
+    assert torch.equal(clone.module_.weight, est.module_.weight)
+    assert clone.device_ == torch.device("cpu")
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="tests the CPU-only fallback")
+def test_cuda_pickle_loads_on_cpu_only_machine_with_warning():
+    est = _HoldsTorch()
+    est.weight_ = torch.arange(3.0)
+    state = est.__getstate__()
+    state["device_"] = torch.device("cuda", 0)  # as saved by a GPU fit
+    fresh = _HoldsTorch.__new__(_HoldsTorch)
+    with pytest.warns(UserWarning, match="fitted on cuda:0.*loaded on the CPU"):
+        fresh.__setstate__(state)
+    assert fresh.device_ == torch.device("cpu")

@@ -18,8 +18,13 @@ FAST_PARAMS: dict[str, dict] = {}
 EXPECTED_FAILED_CHECKS: dict[str, dict[str, str]] = {}
 
 
+def fast_instance(name, cls):
+    """An estimator with its test-sized parameters."""
+    return cls(**FAST_PARAMS.get(name, {}))
+
+
 def _instances():
-    return [cls(**FAST_PARAMS.get(name, {})) for name, cls in all_estimators()]
+    return [fast_instance(name, cls) for name, cls in all_estimators()]
 
 
 def _expected_failed_checks(estimator):

@@ -1,0 +1,76 @@
+"""Run every benchmark at one size and collect the tables in ``RESULTS.md``.
+
+    python benchmarks/run_all.py [--size small] [--only NAME ...]
+
+Each ``bench_<name>.py`` beside this file has ``main(argv)`` taking
+``--size {smoke,small,full}`` and writes ``benchmarks/output/<name>.md``;
+this script runs them one after another and writes ``benchmarks/RESULTS.md``
+with the machine description and date.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import importlib.util
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+HERE = Path(__file__).resolve().parent
+
+
+def benchmark_scripts() -> list[Path]:
+    """The benchmark scripts, sorted by name."""
+    return sorted(HERE.glob("bench_*.py"))
+
+
+def _load(path: Path):
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def machine() -> str:
+    return (
+        f"{platform.platform()}, {os.cpu_count()} CPU cores, Python "
+        f"{platform.python_version()}, torch {torch.__version__}, "
+        f"CUDA {'available' if torch.cuda.is_available() else 'not available'}"
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", choices=["smoke", "small", "full"], default="small")
+    parser.add_argument("--only", nargs="*", default=None, help="benchmark names (no bench_)")
+    parser.add_argument("--results", type=Path, default=HERE / "RESULTS.md")
+    args = parser.parse_args(argv)
+
+    sections = []
+    for path in benchmark_scripts():
+        name = path.stem.removeprefix("bench_")
+        if args.only and name not in args.only:
+            continue
+        print(f"== {name} ({args.size})", flush=True)
+        start = time.perf_counter()
+        _load(path).main(["--size", args.size])
+        elapsed = time.perf_counter() - start
+        table = (HERE / "output" / f"{name}.md").read_text()
+        sections.append(f"## {name}\n\n_{elapsed:.0f} s at size `{args.size}`_\n\n{table}\n")
+
+    today = datetime.date.today().isoformat()
+    header = (
+        f"# Benchmark results\n\nRun on {today} at size `{args.size}`.\n\nMachine: {machine()}.\n\n"
+    )
+    args.results.write_text(header + "\n".join(sections))
+    print(f"wrote {args.results}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
