@@ -6,7 +6,7 @@ PIP := $(BIN)/python -m pip --disable-pip-version-check -q
 CONSTRAINTS := requirements/cpu.txt
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint examples benchmarks clean
+.PHONY: install demo test lint gallery benchmarks gpu-check clean
 
 install: $(STAMP)
 
@@ -28,6 +28,17 @@ lint: $(STAMP)
 
 test: lint
 	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-2} $(BIN)/python -m pytest -q
+
+# The figures linked from the README, at CPU size (minutes).
+gallery: $(STAMP)
+	$(BIN)/python examples/run_all.py --output examples/figures
+
+# Side-by-side benchmarks; writes benchmarks/RESULTS.md (SIZE=smoke|small|full).
+benchmarks: $(STAMP)
+	$(BIN)/python benchmarks/run_all.py --size $${SIZE:-small}
+
+gpu-check: $(STAMP)
+	$(BIN)/python benchmarks/gpu_check.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info
