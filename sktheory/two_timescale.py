@@ -537,7 +537,13 @@ def _as_positions(positions: Any) -> np.ndarray:
     return u
 
 
-def l2_error(net: TwoTimescaleNet, target: Any, *, domain: tuple = (0.0, 1.0)) -> float:
+def l2_error(
+    net: TwoTimescaleNet,
+    target: Any,
+    *,
+    history_index: int | None = None,
+    domain: tuple = (0.0, 1.0),
+) -> float:
     """Squared L2 distance ``int (f - f*)^2 dx`` of a fitted net to its target.
 
     The integral over ``domain`` (input units) is exact up to rounding: the
@@ -551,6 +557,9 @@ def l2_error(net: TwoTimescaleNet, target: Any, *, domain: tuple = (0.0, 1.0)) -
         A network fitted on one feature.
     target : PiecewiseConstant or (jumps, values) tuple
         The piecewise-constant target ``f*``.
+    history_index : int or None, default=None
+        Evaluate the snapshot ``net.history_[history_index]`` instead of the
+        final network (for error-vs-step curves).
     domain : (float, float), default=(0.0, 1.0)
         Integration interval, where the data live.
 
@@ -560,7 +569,6 @@ def l2_error(net: TwoTimescaleNet, target: Any, *, domain: tuple = (0.0, 1.0)) -
 
     Examples
     --------
-    >>> import numpy as np
     >>> from sktheory.two_timescale import TwoTimescaleNet, l2_error
     >>> from sktheory.datasets import make_piecewise_constant
     >>> X, y, target = make_piecewise_constant(1000, random_state=0)
@@ -578,23 +586,28 @@ def l2_error(net: TwoTimescaleNet, target: Any, *, domain: tuple = (0.0, 1.0)) -
     lo, hi = (float(v) for v in domain)
     if not hi > lo:
         raise ValueError(f"domain must be an increasing pair (lo, hi), got {domain}.")
+    if history_index is None:
+        bias, a, centres = net.bias_, net.outer_weights_, net.positions_
+    else:
+        entry = net.history_[history_index]
+        bias, a, centres = entry["bias"], entry["outer_weights"], entry["positions"]
     scale, shift = float(net.data_scale_[0]), float(net.data_min_[0])
-    centres = net.positions_[0]
     half = 0.5 * net.bandwidth * scale
     points = np.concatenate(
-        [[lo, hi], target.jumps, centres, centres - half, centres + half]
+        [[lo, hi], target.jumps, centres[0], centres[0] - half, centres[0] + half]
     )
     points = np.unique(np.clip(points, lo, hi))
     nodes, weights = np.polynomial.legendre.leggauss(4)
     left, width = points[:-1, None], np.diff(points)[:, None]
     x = (left + 0.5 * width * (nodes + 1.0)).ravel()
-    f = _network(
-        ((x - shift) / scale)[:, None],
-        net.bias_,
-        net.outer_weights_,
-        net._positions01,
-        net.bandwidth,
-    )
+    with np.errstate(over="ignore", invalid="ignore"):
+        f = _network(
+            ((x - shift) / scale)[:, None],
+            bias,
+            a,
+            (centres - shift) / scale,
+            net.bandwidth,
+        )
     sq = ((f - target(x)) ** 2).reshape(-1, nodes.size)
     return float(np.sum(0.5 * width[:, 0] * (sq @ weights)))
 

@@ -239,6 +239,9 @@ def test_l2_error_is_the_integral(paper_data):
     x = (np.arange(200_000) + 0.5) / 200_000
     numeric = np.mean((net.predict(x[:, None]) - target(x)) ** 2)
     assert l2_error(net, target) == pytest.approx(numeric, rel=1e-5)
+    # A history snapshot is evaluated like the network it records.
+    assert l2_error(net, target, history_index=-1) == pytest.approx(l2_error(net, target))
+    assert l2_error(net, target, history_index=0) > l2_error(net, target)
     two = TwoTimescaleNet(max_iter=10, random_state=0).fit(np.hstack([X, X]), y)
     with pytest.raises(ValueError, match="one feature"):
         l2_error(two, target)
