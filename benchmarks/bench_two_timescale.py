@@ -227,7 +227,7 @@ def main(argv: list[str] | None = None) -> str:
             "steps/s",
             "s for 1.75M steps",
             "slower x",
-            "max |diff|",
+            "max abs diff",
         ],
         speed_rows(X, y, sizes),
     )
