@@ -499,17 +499,18 @@ class TwoTimescaleNet(RegressorMixin, TorchEstimator):
     # ------------------------------------------------------------------ demo
     @classmethod
     def _demo(cls, random_state: int = 0) -> dict:
-        """Paper's quick configuration vs the standard regime (eps = 1), same steps."""
+        """Paper's quick configuration vs the standard regime, same number of steps."""
         X, y, target = make_piecewise_constant(50_000, random_state=random_state)
-        kwargs = dict(max_iter=1_750_000, learning_rate=1e-3, random_state=random_state)
-        slow = cls(timescale_ratio=2e-5, **kwargs).fit(X, y)
-        same = cls(timescale_ratio=1.0, **kwargs).fit(X, y)
+        slow = cls(timescale_ratio=2e-5, learning_rate=1e-3, random_state=random_state)
+        # Baseline: eps = 1 at the paper's standard-regime step h = 1e-5 (with
+        # h = 1e-3 the positions leave [0, 1] and the error stays near 3).
+        same = cls(timescale_ratio=1.0, learning_rate=1e-5, random_state=random_state)
         return {
             "task": "piecewise-constant f*, 5 jumps, 1.75M one-sample SGD steps",
             "metric": "L2 error to f*",
-            "score": l2_error(slow, target),
-            "baseline": "same net, eps=1",
-            "baseline_score": l2_error(same, target),
+            "score": l2_error(slow.fit(X, y), target),
+            "baseline": "same net, eps=1 (h=1e-5)",
+            "baseline_score": l2_error(same.fit(X, y), target),
         }
 
 
