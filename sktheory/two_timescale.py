@@ -67,8 +67,8 @@ except ImportError:  # pragma: no cover - exercised only without numba
         return func
 
 
-# Number of SGD steps whose sample indices are drawn at once. Fixed, so that the
-# random stream (hence the fit) does not depend on how often history is recorded.
+# Number of sample indices drawn at once. Fixed, so that the random stream (hence
+# the fit) does not depend on how often history is recorded.
 _BLOCK = 1 << 16
 
 
@@ -403,7 +403,8 @@ class TwoTimescaleNet(RegressorMixin, TorchEstimator):
         )
         try:
             while done < self.max_iter:
-                block = min(_BLOCK, self.max_iter - done)
+                # At most _BLOCK sample indices in memory at once.
+                block = min(max(1, _BLOCK // max(batch, 1)), self.max_iter - done)
                 if batch:
                     idx = rng.randint(n, size=block * batch)
                 else:  # full batch: no sampling
@@ -490,11 +491,6 @@ class TwoTimescaleNet(RegressorMixin, TorchEstimator):
                 self.bandwidth,
             )
         return self._finite_output(out)
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.non_deterministic = False
-        return tags
 
     # ------------------------------------------------------------------ demo
     @classmethod
