@@ -6,10 +6,18 @@ from sktheory.base import (
     DivergenceWarning,
     IncompatibleVersionError,
 )
+from sktheory.two_timescale import (
+    TwoTimescaleNet,
+    fast_outer_weights,
+    simulate_two_timescale_limit,
+)
 
 __all__ = [
     "DivergenceError",
     "DivergenceWarning",
     "IncompatibleVersionError",
+    "TwoTimescaleNet",
+    "fast_outer_weights",
+    "simulate_two_timescale_limit",
     "__version__",
 ]

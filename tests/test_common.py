@@ -12,7 +12,17 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 from sktheory.discovery import all_estimators
 
 # Test-sized parameters, by estimator name: small models, few iterations.
-FAST_PARAMS: dict[str, dict] = {}
+FAST_PARAMS: dict[str, dict] = {
+    "TwoTimescaleNet": dict(
+        n_neurons=8,
+        bandwidth=0.05,
+        learning_rate=0.02,
+        timescale_ratio=0.01,
+        max_iter=300,
+        batch_size=None,
+        random_state=0,
+    ),
+}
 
 # {estimator name: {check name: reason}}.
 EXPECTED_FAILED_CHECKS: dict[str, dict[str, str]] = {}
