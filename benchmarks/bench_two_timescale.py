@@ -199,9 +199,7 @@ def quality_rows(X, y, target, sizes) -> list[list[str]]:
             ]
             errors.append(float(np.mean(errs)))
         ratios = [e / errors[0] for e in errors[1:]]
-        rows.append(
-            [f"{budget:,}"] + [f"{e:.4f}" for e in errors] + [f"{r:.1f}" for r in ratios]
-        )
+        rows.append([f"{budget:,}"] + [f"{e:.4f}" for e in errors] + [f"{r:.1f}" for r in ratios])
     return rows
 
 

@@ -57,9 +57,7 @@ def main(argv: list[str] | None = None) -> dict:
     eps = 0.035 / (1e-3 * steps)
     X, y, target = make_piecewise_constant(100_000, random_state=args.seed)
     seed = _seed_with_two_neurons_per_piece(X, y, target, args.seed)
-    common = dict(
-        max_iter=steps, learning_rate=1e-3, random_state=seed, record_every=steps // 50
-    )
+    common = dict(max_iter=steps, learning_rate=1e-3, random_state=seed, record_every=steps // 50)
 
     start = time.perf_counter()
     slow = TwoTimescaleNet(timescale_ratio=eps, **common).fit(X, y)

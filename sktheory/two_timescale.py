@@ -526,8 +526,7 @@ def _as_positions(positions: Any) -> np.ndarray:
     u = np.asarray(positions, dtype=np.float64)
     if u.ndim != 1 or u.size == 0:
         raise ValueError(
-            "positions must be a non-empty 1-D array of neuron positions, got "
-            f"shape {u.shape}."
+            f"positions must be a non-empty 1-D array of neuron positions, got shape {u.shape}."
         )
     if not np.all(np.isfinite(u)):
         raise ValueError("positions must be finite (no NaN or inf).")
@@ -576,8 +575,7 @@ def l2_error(
     check_is_fitted(net)
     if net.n_features_in_ != 1:
         raise ValueError(
-            f"l2_error needs a network fitted on one feature; this one has "
-            f"{net.n_features_in_}."
+            f"l2_error needs a network fitted on one feature; this one has {net.n_features_in_}."
         )
     target = _as_target(target)
     lo, hi = (float(v) for v in domain)
@@ -800,11 +798,7 @@ def simulate_two_timescale_limit(
     if not (np.isfinite(duration) and duration >= 0):
         raise ValueError(f"duration must be a finite number >= 0, got {duration}.")
     for name, value, low in (("n_steps", n_steps, 1), ("n_records", n_records, 2)):
-        if (
-            isinstance(value, bool)
-            or not isinstance(value, (int, np.integer))
-            or value < low
-        ):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
             raise ValueError(f"{name} must be an int >= {low}, got {value!r}.")
     _check_pieces(u, target)
     left, right = _flanking(u, target)

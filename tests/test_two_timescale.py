@@ -69,9 +69,7 @@ def _fd_grads(X, y, bias, a, u, eta, h=1e-7):
             minus[idx] -= h
             args_p = {**base, name: plus if name != "bias" else plus[0]}
             args_m = {**base, name: minus if name != "bias" else minus[0]}
-            g[idx] = (_loss(X, y, eta=eta, **args_p) - _loss(X, y, eta=eta, **args_m)) / (
-                2 * h
-            )
+            g[idx] = (_loss(X, y, eta=eta, **args_p) - _loss(X, y, eta=eta, **args_m)) / (2 * h)
         grads[name] = g
     return grads
 
@@ -129,9 +127,7 @@ def test_fast_outer_weights_is_least_squares_on_step_features():
     f_cells = bias + np.concatenate([[0.0], np.cumsum(a[np.argsort(u)])])
     for k in range(len(edges) - 1):
         grid = np.linspace(edges[k], edges[k + 1], 20_001)
-        assert f_cells[k] == pytest.approx(
-            np.trapezoid(PAPER(grid), grid) / np.ptp(grid), abs=1e-3
-        )
+        assert f_cells[k] == pytest.approx(np.trapezoid(PAPER(grid), grid) / np.ptp(grid), abs=1e-3)
 
 
 def test_limit_l2_error_closed_form():
@@ -159,9 +155,7 @@ def test_limit_ode_matches_conserved_quantity_and_closed_form_end():
         d_left, d_right = jump - path.positions[:, left], path.positions[:, right] - jump
         invariant = d_left**3 - d_right**3
         np.testing.assert_allclose(invariant, invariant[0], atol=2e-6)
-    np.testing.assert_allclose(
-        path.positions[-1], limit_final_positions(u0, target), atol=1e-4
-    )
+    np.testing.assert_allclose(path.positions[-1], limit_final_positions(u0, target), atol=1e-4)
     for jump in target.jumps:  # one neuron lands on each jump
         assert np.min(np.abs(path.positions[-1] - jump)) < 1e-12
     assert np.all(np.diff(path.l2_error) <= 1e-15) and path.l2_error[-1] < 1e-20
@@ -171,9 +165,7 @@ def test_limit_ode_matches_conserved_quantity_and_closed_form_end():
 
 def test_limit_ode_speed_is_the_papers_formula():
     u0 = [0.1, 0.4, 0.7, 0.9]
-    path = simulate_two_timescale_limit(
-        u0, ([0.5], [0.0, 3.0]), 1e-4, n_steps=1, n_records=2
-    )
+    path = simulate_two_timescale_limit(u0, ([0.5], [0.0, 3.0]), 1e-4, n_steps=1, n_records=2)
     d_left, d_right = 0.1, 0.2
     speed = 9 * np.array([d_right**2, -(d_left**2)]) / (d_left + d_right) ** 2
     np.testing.assert_allclose((path.positions[1] - path.positions[0])[1:3] / 1e-4, speed)
@@ -181,9 +173,7 @@ def test_limit_ode_speed_is_the_papers_formula():
 
 def test_limit_ode_needs_two_neurons_per_piece():
     with pytest.raises(ValueError, match=r"piece 1 .* holds 1 neuron\(s\)"):
-        simulate_two_timescale_limit(
-            [0.1, 0.2, 0.6, 0.8, 0.9], ([0.5, 0.7], [0, 1, 2]), 1.0
-        )
+        simulate_two_timescale_limit([0.1, 0.2, 0.6, 0.8, 0.9], ([0.5, 0.7], [0, 1, 2]), 1.0)
     with pytest.raises(ValueError, match="at least two neurons"):
         limit_final_positions([0.1, 0.6, 0.7], ([0.5], [0, 1]))
 
@@ -372,9 +362,7 @@ def test_piecewise_constant_cell_means_are_integrals():
             assert got == PAPER(lo)
         else:
             grid = np.linspace(lo, hi, 200_001)
-            assert got == pytest.approx(
-                np.trapezoid(PAPER(grid), grid) / (hi - lo), abs=1e-4
-            )
+            assert got == pytest.approx(np.trapezoid(PAPER(grid), grid) / (hi - lo), abs=1e-4)
 
 
 def test_bad_targets_and_data_arguments():

@@ -60,9 +60,7 @@ class PiecewiseConstant:
         if not (np.all(np.isfinite(jumps)) and np.all(np.isfinite(values))):
             raise ValueError("jumps and values must be finite (no NaN or inf).")
         if jumps.size and (jumps[0] <= 0 or jumps[-1] >= 1):
-            raise ValueError(
-                f"jumps must lie strictly inside (0, 1); got {jumps.tolist()}."
-            )
+            raise ValueError(f"jumps must lie strictly inside (0, 1); got {jumps.tolist()}.")
         if np.any(np.diff(jumps) <= 0):
             raise ValueError(f"jumps must be strictly increasing; got {jumps.tolist()}.")
         object.__setattr__(self, "jumps", jumps)
