@@ -6,8 +6,10 @@ from sktheory.base import (
     DivergenceWarning,
     IncompatibleVersionError,
 )
+from sktheory.deep_linear import DeepLinearRegressor
 
 __all__ = [
+    "DeepLinearRegressor",
     "DivergenceError",
     "DivergenceWarning",
     "IncompatibleVersionError",
