@@ -17,6 +17,7 @@ factor of ``S_min`` and below about ``2 / learning_rate``.
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable, Sequence
 from numbers import Integral, Real
 from typing import Any
@@ -27,7 +28,7 @@ from sklearn.base import RegressorMixin, _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from sktheory.base import TorchEstimator
+from sktheory.base import DivergenceError, DivergenceWarning, TorchEstimator
 from sktheory.diagnostics import top_hessian_eigenvalue
 
 __all__ = ["DeepLinearRegressor", "sharpness_lower_bound"]
@@ -181,9 +182,14 @@ class DeepLinearRegressor(RegressorMixin, TorchEstimator):
     verbose : int, default=0
         Show a progress bar.
     on_divergence : {"raise", "warn"}, default="raise"
-        What to do when the loss becomes non-finite: raise
+        What to do when training diverges: raise
         :class:`~sktheory.DivergenceError`, or warn
-        :class:`~sktheory.DivergenceWarning`, stop and set ``diverged_``.
+        :class:`~sktheory.DivergenceWarning` and set ``diverged_``. Training
+        diverges when the loss becomes non-finite (training then stops), or
+        when the learning rate exceeds ``critical_learning_rate_``: no
+        minimiser is then stable under gradient descent, so the run cannot
+        converge even if its loss stays finite (reported after ``max_iter``
+        steps).
 
     Attributes
     ----------
@@ -209,6 +215,8 @@ class DeepLinearRegressor(RegressorMixin, TorchEstimator):
         the update).
     n_iter_ : int
     diverged_ : bool
+        True if training diverged (see ``on_divergence``); such a model
+        refuses to predict.
     n_features_in_ : int
     feature_names_in_ : ndarray of str
         Only when ``X`` has string feature names.
@@ -342,7 +350,34 @@ class DeepLinearRegressor(RegressorMixin, TorchEstimator):
             if self.diverged_
             else self._safe_sharpness(loss_fn, weights, _FINAL_TOL, seed - 1)
         )
+        if not self.diverged_ and self.learning_rate_ > self.critical_learning_rate_:
+            self._unstable(float(self.history_[-1]["loss"]), Xc, yc)
         return self
+
+    def _unstable(self, loss: float, Xc: np.ndarray, yc: np.ndarray) -> None:
+        """Report a run whose step is above the critical learning rate.
+
+        Every minimiser has sharpness >= S_min > 2 / eta, so none is stable
+        under gradient descent: the run oscillates or blows up but cannot
+        converge, even when the loss stays finite.
+        """
+        residual = Xc @ np.linalg.lstsq(Xc, yc, rcond=None)[0] - yc
+        self._diverge_with(
+            f"{type(self).__name__} cannot converge: learning_rate="
+            f"{self.learning_rate_:.4g} exceeds the critical learning rate 2 / S_min = "
+            f"{self.critical_learning_rate_:.4g}, above which no minimiser is stable "
+            f"under gradient descent (final loss {loss:.6g}, least-squares loss "
+            f"{float(np.mean(residual**2)):.6g}). Use a learning rate below "
+            "critical_learning_rate_ or learning_rate='auto'."
+        )
+
+    def _diverge_with(self, message: str) -> None:
+        # Same reporting as the base's non-finite-loss divergence.
+        self.diverged_ = True
+        if self.on_divergence == "warn":
+            warnings.warn(message, DivergenceWarning, stacklevel=3)
+        else:
+            raise DivergenceError(message)
 
     def _initial_weights(
         self, n_features: int, width: int, gen: torch.Generator
