@@ -319,7 +319,13 @@ class DeepLinearRegressor(RegressorMixin, TorchEstimator):
         weights, head = self._initial_weights(n_features, width, gen)
         self.projection_ = None if head is None else self._to_numpy(head)
         Xt, yt = self._to_tensor(Xc), self._to_tensor(yc)
-        loss_fn = _mse_loss(Xt, yt, head)
+        # Sharpness is always measured in float64, also for float32 training.
+        as64 = {"dtype": torch.float64, "device": self.device_}
+        loss_fn = _mse_loss(
+            torch.tensor(Xc, **as64),
+            torch.tensor(yc, **as64),
+            None if head is None else head.to(**as64),
+        )
         seed = int(torch.randint(2**31 - 1, (1,), generator=gen))
         self.learning_rate_ = self._step_size(loss_fn, weights, Xc, seed)
 
