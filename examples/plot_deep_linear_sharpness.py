@@ -83,11 +83,14 @@ def main(argv: Sequence[str] | None = None) -> dict:
 
     # 3. Sharpness along one run at a large learning rate.
     lr_big = lrs[-1]
+    # The largest init scale at which this learning rate still trains.
+    stable = [s for s, m in zip(scales, by_scale[lr_big], strict=True) if not m.diverged_]
+    trace_scale = max(stable) if stable else scales[0]
     traced = _fit(
         X,
         y,
         depth=depth,
-        init_scale=scales[-1],
+        init_scale=trace_scale,
         learning_rate=lr_big,
         sharpness_every=max(1, steps // 100),
         **common,
@@ -143,7 +146,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
     ax.set(
         xlabel="GD step",
         ylabel="sharpness",
-        title=f"one run, lr={lr_big}, scale {scales[-1]:.2g}",
+        title=f"one run, lr={lr_big}, scale {trace_scale:.2g}",
     )
     ax.legend(fontsize=7)
 
