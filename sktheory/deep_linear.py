@@ -98,6 +98,10 @@ def _mse_loss(
     return loss_fn
 
 
+def _as64(array: Any) -> torch.Tensor:
+    return torch.tensor(np.asarray(array), dtype=torch.float64)
+
+
 def _loss_and_gradients(
     weights: Sequence[torch.Tensor],
     head: torch.Tensor | None,
@@ -470,10 +474,9 @@ class DeepLinearRegressor(RegressorMixin, TorchEstimator):
         """
         check_is_fitted(self)
         X, y = validate_data(self, X, y, reset=False, y_numeric=True, dtype=np.float64)
-        as64 = lambda a: torch.tensor(np.asarray(a), dtype=torch.float64)  # noqa: E731
-        head = None if self.projection_ is None else as64(self.projection_)
-        loss_fn = _mse_loss(as64(X - self._X_offset), as64(y - self._y_offset), head)
-        return loss_fn, [as64(W) for W in self.coefs_]
+        head = None if self.projection_ is None else _as64(self.projection_)
+        loss_fn = _mse_loss(_as64(X - self._X_offset), _as64(y - self._y_offset), head)
+        return loss_fn, [_as64(W) for W in self.coefs_]
 
     # ------------------------------------------------------------------ demo
     @classmethod

@@ -28,14 +28,12 @@ This module is shared machinery: it imports no paper module.
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 import torch
 from scipy.sparse.linalg import ArpackNoConvergence, LinearOperator, eigsh
-from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
@@ -229,9 +227,8 @@ def top_hessian_eigenvalue(
         (``0`` means machine precision).
     max_iter : int or None, default=None
         Maximum number of Lanczos restarts (ARPACK's ``maxiter``; None uses
-        ``10 * n_params``). If it is reached without convergence a
-        :class:`~sklearn.exceptions.ConvergenceWarning` is issued and the best
-        estimate returned.
+        ``10 * n_params``). Reaching it without convergence raises
+        :class:`RuntimeError`.
     random_state : int, RandomState instance or None, default=None
         Seeds the Lanczos starting vector.
     return_vector : bool, default=False
@@ -290,19 +287,11 @@ def top_hessian_eigenvalue(
                 operator, k=1, which="LA", tol=tol, maxiter=max_iter, v0=v0
             )
         except ArpackNoConvergence as err:
-            if len(err.eigenvalues) == 0:
-                raise RuntimeError(
-                    "Lanczos did not converge to the top Hessian eigenvalue in "
-                    f"max_iter={max_iter} restarts and produced no estimate; "
-                    "raise max_iter or tol."
-                ) from err
-            warnings.warn(
-                "Lanczos did not reach tol; returning the best estimate of the top "
-                "Hessian eigenvalue. Raise max_iter or tol.",
-                ConvergenceWarning,
-                stacklevel=2,
-            )
-            values, vecs = err.eigenvalues, err.eigenvectors
+            # With k=1 ARPACK either converges or has no estimate worth returning.
+            raise RuntimeError(
+                "Lanczos did not converge to the top Hessian eigenvalue within "
+                f"max_iter={max_iter} restarts; raise max_iter or tol."
+            ) from err
         value = float(values[-1])
         vector = torch.as_tensor(vecs[:, -1], dtype=dtype)
     if not return_vector:

@@ -216,3 +216,15 @@ def test_bad_inputs_are_named():
         hessian_vector_product(loss, p, [torch.zeros(4, dtype=f64)])
     with pytest.raises(ValueError, match="vectors has 2"):
         hessian_vector_product(loss, p, [torch.zeros(3, dtype=f64)] * 2)
+
+
+def test_non_convergence_is_an_error_not_a_guess():
+    # A top eigenvalue 1e-7 away from the next one cannot be resolved in one restart.
+    n = 400
+    spectrum = np.linspace(0.0, 1.0, n)
+    spectrum[-1] += 1e-7
+    A = _random_symmetric(n, seed=0, spectrum=spectrum)
+    with pytest.raises(RuntimeError, match="did not converge"):
+        top_hessian_eigenvalue(
+            _quadratic(A), [torch.zeros(n, dtype=f64)], tol=0, max_iter=1, random_state=0
+        )
