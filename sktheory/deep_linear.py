@@ -339,7 +339,7 @@ class DeepLinearRegressor(RegressorMixin, TorchEstimator):
         def step(i: int) -> float:
             if every is not None and i % every == 0:
                 pending["sharpness"] = self._safe_sharpness(
-                    loss_fn, weights, _TRAIN_TOL, seed + i
+                    loss_fn, weights, _TRAIN_TOL, seed + 2 + i
                 )
             loss, grads = _loss_and_gradients(weights, head, Xt, yt)
             for W, g in zip(weights, grads, strict=True):
@@ -358,7 +358,7 @@ class DeepLinearRegressor(RegressorMixin, TorchEstimator):
         self.sharpness_ = (
             math.nan
             if self.diverged_
-            else self._safe_sharpness(loss_fn, weights, _FINAL_TOL, seed - 1)
+            else self._safe_sharpness(loss_fn, weights, _FINAL_TOL, seed)
         )
         if not self.diverged_ and self.learning_rate_ > self.critical_learning_rate_:
             self._unstable(float(self.history_[-1]["loss"]), Xc, yc)
