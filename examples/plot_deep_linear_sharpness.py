@@ -6,8 +6,9 @@ At small size, the paper's Figure 1 and its companions:
    learning rates, against the lower bound ``S_min`` and the lines ``2 / eta``;
 2. sharpness after training vs depth: ``S_min`` grows linearly with depth and
    trained networks from a small initialisation stay close to it;
-3. sharpness during training for one run at a large learning rate (edge of
-   stability: it rises to about ``2 / eta`` and stays below);
+3. sharpness during training for one run at a large learning rate and the
+   largest init scale that still trains: it settles just below ``2 / eta``
+   (edge of stability), far below where the same init ends at a small rate;
 4. probability that gradient descent diverges vs the initialisation scale.
 
 Run ``python examples/plot_deep_linear_sharpness.py [--smoke] [--output DIR]``.
