@@ -351,7 +351,7 @@ def test_bad_input_is_named(data):
         fitted.predict(X[:, :3])
 
 
-def test_end_to_end_helper_handles_depth_one():
+def test_end_to_end_map_and_loss_at_depth_one():
     W = torch.arange(3.0, dtype=f64)[None, :]
     torch.testing.assert_close(_end_to_end([W], None), W[0])
     loss = _mse_loss(torch.eye(3, dtype=f64), torch.zeros(3, dtype=f64), None)
