@@ -6,6 +6,7 @@ from sktheory.base import (
     DivergenceWarning,
     IncompatibleVersionError,
 )
+from sktheory.deep_linear import DeepLinearRegressor
 from sktheory.two_timescale import (
     TwoTimescaleNet,
     fast_outer_weights,
@@ -13,6 +14,7 @@ from sktheory.two_timescale import (
 )
 
 __all__ = [
+    "DeepLinearRegressor",
     "DivergenceError",
     "DivergenceWarning",
     "IncompatibleVersionError",

@@ -22,6 +22,7 @@ FAST_PARAMS: dict[str, dict] = {
         batch_size=None,
         random_state=0,
     ),
+    "DeepLinearRegressor": {"depth": 3, "max_iter": 300, "random_state": 0},
 }
 
 # {estimator name: {check name: reason}}.

@@ -1,0 +1,358 @@
+"""DeepLinearRegressor against the paper's mathematics."""
+
+import pickle
+
+import numpy as np
+import pytest
+import torch
+from sklearn.linear_model import LinearRegression
+
+from sktheory import DeepLinearRegressor, DivergenceError, DivergenceWarning
+from sktheory.datasets import make_deep_linear_regression
+from sktheory.deep_linear import (
+    _end_to_end,
+    _loss_and_gradients,
+    _mse_loss,
+    sharpness_lower_bound,
+)
+from sktheory.diagnostics import dense_hessian
+
+f64 = torch.float64
+
+
+@pytest.fixture(scope="module")
+def data():
+    return make_deep_linear_regression(random_state=0)
+
+
+@pytest.fixture(scope="module")
+def trained(data):
+    """Depth 3 from a small init, at a learning rate near the critical one."""
+    X, y = data
+    probe = DeepLinearRegressor(depth=3, max_iter=1, random_state=0).fit(X, y)
+    lr = 0.8 * probe.critical_learning_rate_
+    model = DeepLinearRegressor(
+        depth=3,
+        init_scale=0.02,
+        learning_rate=lr,
+        max_iter=1000,
+        sharpness_every=100,
+        random_state=0,
+    )
+    return model.fit(X, y)
+
+
+def _centred(X, y):
+    return X - X.mean(0), y - y.mean()
+
+
+# ------------------------------------------------------------------ the data
+def test_generator_normalises_the_least_squares_solution():
+    X, y, w_star = make_deep_linear_regression(
+        n_samples=40, n_features=3, random_state=1, return_coef=True
+    )
+    assert X.shape == (40, 3) and y.shape == (40,)
+    np.testing.assert_allclose(w_star, np.linalg.lstsq(X, y, rcond=None)[0], rtol=1e-10)
+    assert np.linalg.norm(w_star) == pytest.approx(1.0)
+    _, y_raw = make_deep_linear_regression(
+        n_samples=40, n_features=3, random_state=1, unit_norm=False
+    )
+    assert np.linalg.norm(y_raw) != pytest.approx(np.linalg.norm(y))
+    X0, y0, w0 = make_deep_linear_regression(
+        noise=0.0, unit_norm=False, random_state=2, return_coef=True
+    )
+    np.testing.assert_allclose(X0 @ w0, y0, atol=1e-10)
+    with pytest.raises(ValueError, match="n_samples"):
+        make_deep_linear_regression(n_samples=0)
+    with pytest.raises(ValueError, match="noise"):
+        make_deep_linear_regression(noise=-1.0)
+
+
+def test_sharpness_lower_bound_formula():
+    X, y = make_deep_linear_regression(random_state=3)
+    w = np.linalg.lstsq(X, y, rcond=None)[0]
+    a = w @ (X.T @ X / len(X)) @ w / (w @ w)
+    for depth in (1, 2, 7):
+        expected = 2 * depth * a * np.linalg.norm(w) ** (2 - 2 / depth)
+        assert sharpness_lower_bound(X, y, depth) == pytest.approx(expected, rel=1e-12)
+    assert sharpness_lower_bound(X, np.zeros(len(X)), 3) == 0.0
+
+
+# ------------------------------------------------------------- the objective
+@pytest.mark.parametrize(
+    "init, depth, width",
+    [("small", 1, None), ("small", 2, 7), ("small", 4, 3), ("residual", 3, None)],
+)
+def test_closed_form_gradients_equal_autograd(data, init, depth, width):
+    X, y = data
+    model = DeepLinearRegressor(
+        depth=depth, width=width, init=init, init_scale=0.7, max_iter=3, random_state=0
+    ).fit(X, y)
+    loss_fn, params = model._sharpness_problem(X, y)
+    head = None if model.projection_ is None else torch.tensor(model.projection_)
+    Xc, yc = _centred(X, y)
+    loss, grads = _loss_and_gradients(params, head, torch.tensor(Xc), torch.tensor(yc))
+    leaves = [p.clone().requires_grad_(True) for p in params]
+    auto_loss = loss_fn(leaves)
+    auto = torch.autograd.grad(auto_loss, leaves)
+    torch.testing.assert_close(loss, auto_loss.detach())
+    for g, h in zip(grads, auto, strict=True):
+        torch.testing.assert_close(g, h)
+
+
+def test_layer_shapes_and_end_to_end_map(data):
+    X, y = data
+    small = DeepLinearRegressor(depth=3, width=6, max_iter=2, random_state=0).fit(X, y)
+    assert [W.shape for W in small.coefs_] == [(6, 5), (6, 6), (1, 6)]
+    np.testing.assert_allclose(
+        small.coef_, (small.coefs_[2] @ small.coefs_[1] @ small.coefs_[0])[0]
+    )
+    assert small.projection_ is None
+
+    res = DeepLinearRegressor(depth=3, init="residual", max_iter=2, random_state=0).fit(X, y)
+    assert [W.shape for W in res.coefs_] == [(5, 5)] * 3
+    assert np.linalg.norm(res.projection_) == pytest.approx(1.0)
+    product = res.coefs_[2] @ res.coefs_[1] @ res.coefs_[0]
+    np.testing.assert_allclose(res.coef_, res.projection_ @ product)
+
+
+def test_residual_init_is_near_identity(data):
+    X, y = data
+    model = DeepLinearRegressor(depth=4, init="residual", init_scale=0.0, max_iter=1)
+    # With scale 0 and one step, each layer is the identity minus one gradient step.
+    model.set_params(learning_rate=1e-12).fit(X, y)
+    for W in model.coefs_:
+        np.testing.assert_allclose(W, np.eye(5), atol=1e-10)
+
+
+# ----------------------------------------------------------- the paper's claims
+def test_trained_model_reaches_least_squares(trained, data):
+    X, y = data
+    reference = LinearRegression().fit(X, y)
+    np.testing.assert_allclose(trained.coef_, reference.coef_, atol=1e-5)
+    assert trained.intercept_ == pytest.approx(reference.intercept_, abs=1e-5)
+    np.testing.assert_allclose(trained.predict(X), reference.predict(X), atol=1e-5)
+    assert not trained.diverged_
+
+
+def test_trained_sharpness_between_lower_bound_and_two_over_eta(trained, data):
+    X, y = data
+    s_min = trained.sharpness_lower_bound_
+    assert s_min == pytest.approx(sharpness_lower_bound(*_centred(X, y), 3))
+    assert trained.critical_learning_rate_ == pytest.approx(2 / s_min)
+    assert s_min * (1 - 1e-6) <= trained.sharpness_ <= 2 / trained.learning_rate_ * 1.01
+
+
+@pytest.mark.parametrize("init, scale", [("small", 0.5), ("residual", 1.5)])
+def test_larger_inits_end_sharper_but_below_two_over_eta(trained, data, init, scale):
+    # The paper's Figure 1: sharpness grows with the init scale, within [S_min, 2/eta].
+    X, y = data
+    lr = 0.1
+    model = DeepLinearRegressor(
+        depth=3, init=init, init_scale=scale, learning_rate=lr, max_iter=600, random_state=0
+    ).fit(X, y)
+    assert model.history_[-1]["loss"] == pytest.approx(trained.history_[-1]["loss"], rel=1e-6)
+    assert trained.sharpness_ * 1.05 < model.sharpness_ <= 2 / lr * 1.01
+
+
+def test_large_learning_rate_caps_the_sharpness(data):
+    # Same init: at eta = 0.05 GD settles on a minimiser sharper than 2 / 0.1;
+    # at eta = 0.1 it cannot, and ends flatter, below 2 / 0.1 (edge of stability).
+    X, y = data
+    params = dict(depth=3, init_scale=0.5, max_iter=600, random_state=0)
+    slow = DeepLinearRegressor(learning_rate=0.05, **params).fit(X, y)
+    fast = DeepLinearRegressor(learning_rate=0.1, **params).fit(X, y)
+    assert slow.sharpness_ > 2 / 0.1 > fast.sharpness_ > fast.sharpness_lower_bound_
+
+
+def test_reported_sharpness_matches_dense_hessian(trained, data):
+    loss_fn, params = trained._sharpness_problem(*data)
+    dense = torch.linalg.eigvalsh(dense_hessian(loss_fn, params))[-1].item()
+    assert trained.sharpness_ == pytest.approx(dense, rel=1e-6)
+
+
+def test_small_init_gives_rank_one_aligned_layers(trained, data):
+    # Second singular value of every matrix layer is small against the first.
+    for W in trained.coefs_[:-1]:
+        sv = np.linalg.svd(W, compute_uv=False)
+        assert sv[1] / sv[0] < 0.1
+    # Singular vectors align: W_{k+1}'s top right vector is W_k's top left one.
+    for lower, upper in zip(trained.coefs_[:-1], trained.coefs_[1:], strict=True):
+        left = np.linalg.svd(lower)[0][:, 0]
+        right = np.linalg.svd(upper)[2][0]
+        assert abs(left @ right) > 0.99
+    # The leftover rank shrinks with the scale: five times larger, far from rank one.
+    X, y = data
+    larger = DeepLinearRegressor(
+        depth=3,
+        init_scale=0.1,
+        learning_rate=trained.learning_rate_,
+        max_iter=300,
+        random_state=0,
+    ).fit(X, y)
+    sv = np.linalg.svd(larger.coefs_[0], compute_uv=False)
+    assert sv[1] / sv[0] > 0.3
+
+
+def test_residual_init_is_not_rank_one(data):
+    # The contrast that keeps the rank-one test honest.
+    X, y = data
+    model = DeepLinearRegressor(
+        depth=4,
+        init="residual",
+        init_scale=0.5,
+        learning_rate=0.05,
+        max_iter=300,
+        random_state=0,
+    ).fit(X, y)
+    sv = np.linalg.svd(model.coefs_[0], compute_uv=False)
+    assert sv[1] / sv[0] > 0.5
+
+
+def test_history_records_loss_and_sharpness(trained):
+    history = trained.history_
+    assert len(history) == trained.n_iter_ == 1000
+    with_sharpness = [h for h in history if "sharpness" in h]
+    assert [h["iter"] for h in with_sharpness] == list(range(0, 1000, 100))
+    assert history[-1]["loss"] < history[0]["loss"]
+    # Late in training the recorded sharpness approaches the final one.
+    assert with_sharpness[-1]["sharpness"] == pytest.approx(trained.sharpness_, rel=1e-3)
+
+
+def test_depth_one_sharpness_is_twice_the_top_covariance_eigenvalue(data):
+    X, y = data
+    model = DeepLinearRegressor(depth=1, max_iter=5, random_state=0).fit(X, y)
+    Xc, _ = _centred(X, y)
+    top = np.linalg.eigvalsh(Xc.T @ Xc / len(X))[-1]
+    assert model.sharpness_ == pytest.approx(2 * top, rel=1e-8)
+
+
+def test_learning_rate_above_critical_is_reported(data):
+    X, y = data
+    probe = DeepLinearRegressor(depth=3, max_iter=1, random_state=0).fit(X, y)
+    lr = 1.2 * probe.critical_learning_rate_
+    params = dict(depth=3, learning_rate=lr, max_iter=500, random_state=0)
+    with pytest.raises(DivergenceError, match="critical learning rate"):
+        DeepLinearRegressor(**params).fit(X, y)
+    with pytest.warns(DivergenceWarning, match="critical learning rate"):
+        model = DeepLinearRegressor(on_divergence="warn", **params).fit(X, y)
+    assert model.diverged_
+    # It did not converge: the loss stays above the least-squares loss.
+    assert model.history_[-1]["loss"] > 1.01 * np.mean(
+        (LinearRegression().fit(X, y).predict(X) - y) ** 2
+    )
+    with pytest.raises(ValueError, match="diverged"):
+        model.predict(X)
+
+
+def test_blow_up_is_reported_not_silent(data):
+    X, y = data
+    params = dict(depth=3, learning_rate=2.0, max_iter=200, random_state=0)
+    with pytest.raises(DivergenceError, match="loss became"):
+        DeepLinearRegressor(**params).fit(X, y)
+    with pytest.warns(DivergenceWarning):
+        model = DeepLinearRegressor(on_divergence="warn", **params).fit(X, y)
+    assert model.diverged_ and np.isnan(model.sharpness_) and model.n_iter_ < 200
+
+
+def test_learning_rate_below_critical_converges(data):
+    X, y = data
+    probe = DeepLinearRegressor(depth=3, max_iter=1, random_state=0).fit(X, y)
+    model = DeepLinearRegressor(
+        depth=3,
+        learning_rate=0.9 * probe.critical_learning_rate_,
+        max_iter=1500,
+        random_state=0,
+    ).fit(X, y)
+    assert not model.diverged_
+    assert model.sharpness_ <= 2 / model.learning_rate_ * 1.01
+
+
+def test_auto_learning_rate_is_below_critical(data):
+    X, y = data
+    model = DeepLinearRegressor(depth=3, max_iter=1, random_state=0).fit(X, y)
+    assert model.learning_rate_ == pytest.approx(1 / model.sharpness_lower_bound_)
+    big = DeepLinearRegressor(depth=3, init_scale=1.0, max_iter=1, random_state=0).fit(X, y)
+    assert big.learning_rate_ < 1 / big.sharpness_lower_bound_
+
+
+# ------------------------------------------------------------------- intercept
+def test_fit_intercept_centres_the_data(data):
+    X, y = data
+    shifted = DeepLinearRegressor(depth=2, learning_rate=0.1, max_iter=400, random_state=0)
+    shifted.fit(X + 3.0, y - 7.0)
+    plain = DeepLinearRegressor(depth=2, learning_rate=0.1, max_iter=400, random_state=0)
+    plain.fit(X, y)
+    np.testing.assert_allclose(shifted.coef_, plain.coef_, rtol=1e-10)
+    assert shifted.sharpness_ == pytest.approx(plain.sharpness_, rel=1e-8)
+    assert shifted.intercept_ == pytest.approx(plain.intercept_ - 7.0 - 3.0 * plain.coef_.sum())
+
+    no_icpt = DeepLinearRegressor(
+        depth=2, learning_rate=0.1, max_iter=400, fit_intercept=False, random_state=0
+    ).fit(X, y)
+    assert no_icpt.intercept_ == 0.0
+    np.testing.assert_allclose(no_icpt.predict(X), X @ no_icpt.coef_)
+
+
+# --------------------------------------------------------------- conventions
+def test_reproducible_and_picklable(data):
+    X, y = data
+    params = dict(depth=3, learning_rate=0.05, max_iter=50, random_state=4)
+    a = DeepLinearRegressor(**params).fit(X, y)
+    b = DeepLinearRegressor(**params).fit(X, y)
+    for Wa, Wb in zip(a.coefs_, b.coefs_, strict=True):
+        np.testing.assert_array_equal(Wa, Wb)
+    c = pickle.loads(pickle.dumps(a))
+    np.testing.assert_array_equal(c.predict(X), a.predict(X))
+    assert c.sharpness_ == a.sharpness_
+
+
+def test_float32_fit_is_close_to_float64(data):
+    X, y = data
+    params = dict(depth=3, learning_rate=0.05, max_iter=200, random_state=0)
+    a = DeepLinearRegressor(**params).fit(X, y)
+    b = DeepLinearRegressor(dtype="float32", **params).fit(X, y)
+    np.testing.assert_allclose(b.coef_, a.coef_, atol=1e-4)
+
+
+def test_bad_input_is_named(data):
+    X, y = data
+    model = DeepLinearRegressor(max_iter=2)
+    X_nan = X.copy()
+    X_nan[0, 0] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        model.fit(X_nan, y)
+    with pytest.raises(ValueError, match="inconsistent numbers of samples"):
+        model.fit(X, y[:-1])
+    with pytest.raises(ValueError, match="1d array"):
+        model.fit(X, np.c_[y, y])
+    with pytest.raises(ValueError, match="0 sample"):
+        model.fit(X[:0], y[:0])
+    with pytest.raises(ValueError, match="could not convert|dtype"):
+        model.fit(np.full(X.shape, "a"), y)
+    with pytest.raises(ValueError, match="width"):
+        DeepLinearRegressor(init="residual", width=3).fit(X, y)
+    for bad in (
+        dict(depth=0),
+        dict(init="big"),
+        dict(learning_rate=-1.0),
+        dict(init_scale=-1),
+    ):
+        with pytest.raises(ValueError, match=next(iter(bad))):
+            DeepLinearRegressor(**bad).fit(X, y)
+    fitted = DeepLinearRegressor(depth=2, max_iter=2, random_state=0).fit(X, y)
+    with pytest.raises(ValueError, match="features"):
+        fitted.predict(X[:, :3])
+
+
+def test_end_to_end_map_and_loss_at_depth_one():
+    W = torch.arange(3.0, dtype=f64)[None, :]
+    torch.testing.assert_close(_end_to_end([W], None), W[0])
+    loss = _mse_loss(torch.eye(3, dtype=f64), torch.zeros(3, dtype=f64), None)
+    assert loss([W]).item() == pytest.approx((0 + 1 + 4) / 3)
+
+
+def test_demo_matches_least_squares():
+    row = DeepLinearRegressor._demo(random_state=0)
+    assert set(row) == {"task", "metric", "score", "baseline", "baseline_score"}
+    assert row["score"] == pytest.approx(row["baseline_score"], abs=1e-3)
