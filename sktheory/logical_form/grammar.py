@@ -305,6 +305,9 @@ def parse(text: str) -> LogicalForm:
         line, col = getattr(exc, "line", "?"), getattr(exc, "column", "?")
         token = getattr(exc, "token", None)
         if token is not None and getattr(token, "type", "") == "$END":
+            # Point after the last character, where something is missing.
+            lines = text.split("\n")
+            line, col = len(lines), len(lines[-1]) + 1
             what = "unexpected end of input"
         elif token is not None:
             what = f"unexpected {str(token)!r}"

@@ -362,6 +362,8 @@ class _State:
     # -- the search
     def run(self):
         kg, S = self.kg, self.s
+        if time.perf_counter() > self.deadline:
+            raise _Budget
         # Atoms: candidate entities and references.
         atoms: dict = {}
         for e in self.entities:

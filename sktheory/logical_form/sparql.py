@@ -24,6 +24,7 @@ from .grammar import Entity, Number, Op, Reference, check, parse
 __all__ = ["SparqlExecutor", "to_sparql"]
 
 _RDF_TYPE = "http://www.w3.org/1999/02/22-rdf-syntax-ns#type"
+_NOTHING = "urn:sktheory:no-such-predicate"
 
 _TESTS = {
     "greater": "?{c} > ?{n}",
@@ -58,13 +59,17 @@ class _Compiler:
 
     # Set-valued nodes: a group pattern binding ?v to each entity.
     def set_pattern(self, node, v: str) -> str:
+        # Literal sets are VALUES inside a sub-select: rdflib mis-joins a bare
+        # VALUES group with a following OPTIONAL, and ignores FILTER(false) in
+        # a group without triples (hence a pattern no triple matches).
         if isinstance(node, Entity):
-            return f"VALUES ?{v} {{ {self.iri(node.id)} }}"
+            return f"{{ SELECT ?{v} WHERE {{ VALUES ?{v} {{ {self.iri(node.id)} }} }} }}"
         if isinstance(node, Reference):
             ids = sorted(self.refs[node.name])
             if not ids:
-                return "FILTER(false)"
-            return f"VALUES ?{v} {{ {' '.join(self.iri(i) for i in ids)} }}"
+                return f"?{v} <{_NOTHING}> ?{v} ."
+            listed = " ".join(self.iri(i) for i in ids)
+            return f"{{ SELECT ?{v} WHERE {{ VALUES ?{v} {{ {listed} }} }} }}"
         name, args = node.name, node.args
         if name in ("find", "find_reverse"):
             a = self.var("a")
