@@ -26,6 +26,10 @@ turn, and bounded as D2A's searches are, but goal-directed:
    of a set (including of a superlative or comparison); truth values match
    ``is_in(candidate entity or reference, one- or two-hop set)``.
 
+Stages 2 (set operators) and 3 (counts) are skipped once an earlier stage has
+found a form that uses every symbol of the turn, since they only build larger
+forms.
+
 Consistent forms are ranked: fewer unused symbols of the current turn (its
 entities, relations, types and numbers) first, then fewer nodes, then
 alphabetically; ``prefer_linked=False`` ranks by size alone. The first
@@ -401,12 +405,27 @@ class _State:
             simple.setdefault(v, e)
         self._match_sets(simple)
         if self.kind == "bool":
+            # Verification forms use no set operator and no counts.
             self._verification(atoms, simple)
+            return
+        if self._complete():
+            return
         # One set operator over one-hop (filtered) sets.
         setops = self._set_operators(base)
         self._match_sets(setops)
+        if self._complete():
+            return
         # Per-entity counts: superlatives and comparisons.
         self._counting(base)
+
+    def _complete(self) -> bool:
+        """Whether a found form uses every symbol of the turn: later stages
+        only build larger forms, which would rank after it."""
+        for lf in self.found:
+            used = symbols(lf)
+            if all(self.linked[k] <= used[k] for k in self.linked):
+                return True
+        return False
 
     def _filters(self, source: dict, into: dict):
         for value, exprs in list(source.items()):
