@@ -211,6 +211,8 @@ class _DialogMaker:
 
     def plural(self, t):
         word = _TYPE_LABEL.get(t, self.L(t))
+        if word.endswith("y") and not word.endswith(("ay", "ey", "oy")):
+            return word[:-1] + "ies"
         return word + ("es" if word.endswith(("s", "sh")) else "s")
 
     def pick(self, seq):

@@ -237,16 +237,8 @@ class Searcher:
         return hit
 
     def _rank(self, state) -> list:
-        linked = state.linked
-
         def key(lf):
-            used = symbols(lf)
-            unused = len(linked["entity"] - used["entity"])
-            unused += len(linked["relation"] - used["relation"])
-            unused += len(linked["type"] - used["type"])
-            unused += len(linked["number"] - used["number"])
-            text = str(lf)
-            return (unused if self.prefer_linked else 0, size(lf), text)
+            return (*state.rank_key(lf), str(lf))
 
         unique = {}
         for lf in state.found:
@@ -359,9 +351,19 @@ class _State:
         if entry is None:
             pool[value] = [expr]
             return True
-        if len(entry) < (limit or self.s.max_alternatives) and expr not in entry:
+        if expr not in entry:
+            # Keep the alternatives that rank best (most linked symbols, then
+            # shortest); the first one is the value's representative.
             entry.append(expr)
+            entry.sort(key=self.rank_key)
+            del entry[limit or self.s.max_alternatives :]
         return False
+
+    def rank_key(self, lf) -> tuple[int, int]:
+        """(unused symbols of the turn, size): smaller ranks first."""
+        used = symbols(lf)
+        unused = sum(len(self.linked[k] - used[k]) for k in self.linked)
+        return (unused if self.s.prefer_linked else 0, size(lf))
 
     # -- the search
     def run(self):
