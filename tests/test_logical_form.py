@@ -699,3 +699,17 @@ def test_coverage_on_seeded_generated_set():
         for lf in result:
             assert answers_equal(execute(lf, kg, turn), answer)
     assert "| **overall** |" in report.to_markdown()
+
+
+def test_example_smoke(tmp_path):
+    import importlib.util
+    from pathlib import Path
+
+    pytest.importorskip("matplotlib")
+    path = Path(__file__).parents[1] / "examples" / "plot_logical_form.py"
+    spec = importlib.util.spec_from_file_location("plot_logical_form", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    out = module.main(["--smoke", "--output", str(tmp_path)])
+    assert out["coverage"] >= 0.96
+    assert (tmp_path / "logical_form_coverage.png").stat().st_size > 1000
