@@ -12,7 +12,7 @@ CSQA (see ``PAPERS.md``, section 7):
 - :mod:`.csqa`: CSQA dialog readers/writers, self-contained turns, metric;
 - :mod:`.generator`: seeded synthetic graphs and conversations covering every
   CSQA question type, with gold answers and forms;
-- :mod:`.search`: weak-supervision search with a coverage report.
+- :mod:`.supervision`: weak-supervision search with a coverage report.
 
 Examples
 --------
@@ -65,7 +65,8 @@ from .grammar import (
     symbols,
 )
 from .kg import KnowledgeGraph, UnknownSymbolError
-from .search import (
+from .sparql import SparqlExecutor, to_sparql
+from .supervision import (
     CoverageReport,
     Searcher,
     SearchResult,
@@ -73,7 +74,6 @@ from .search import (
     search,
     search_many,
 )
-from .sparql import SparqlExecutor, to_sparql
 
 __all__ = [
     "COUNT_TYPES",

@@ -464,7 +464,7 @@ class _DialogMaker:
             if not others:
                 return None
             x = self.pick(others)
-        form = Op("is_in", (Entity(x), (_f if fwd else _fr)(Entity(e), pid)))
+        form = Op("is_in", (Entity(x), lf))
         rl = _REL[pid][1]
         text = (
             f"Is {self.L(x)} the {rl} of {self.L(e)}?"

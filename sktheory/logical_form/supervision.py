@@ -347,16 +347,20 @@ class _State:
         self.tick()
         if not value or len(value) > self.s.max_set_size:
             return False
+        if self.kind == "set" and value == self.gold:
+            self.found.append(expr)  # every consistent set form, not only those kept
         entry = pool.get(value)
         if entry is None:
             pool[value] = [expr]
             return True
         if expr not in entry:
-            # Keep the alternatives that rank best (most linked symbols, then
-            # shortest); the first one is the value's representative.
+            # Keep the shortest expression first (the value's representative,
+            # best to build on) and then those using the most symbols of the
+            # turn (best as answers).
             entry.append(expr)
-            entry.sort(key=self.rank_key)
-            del entry[limit or self.s.max_alternatives :]
+            entry.sort(key=lambda x: (size(x), self.rank_key(x)))
+            rest = sorted(entry[1:], key=self.rank_key)
+            entry[1:] = rest[: (limit or self.s.max_alternatives) - 1]
         return False
 
     def rank_key(self, lf) -> tuple[int, int]:
@@ -379,14 +383,26 @@ class _State:
                 self.add(atoms, Reference(name), self.refs[name])
         # One hop, then type filters.
         hop1: dict = {}
+        # Every one-hop set, also those with equal values, for set operators
+        # over entity answers ("the r of both A and B" when both are equal).
+        singles: list = []
         for value, exprs in list(atoms.items()):
             for r in self.relations:
                 fwd = _union(kg.objects, value, r)
                 rev = _union(kg.subjects, value, r)
                 for expr in exprs:
-                    self.add(hop1, Op("find", (expr, Relation(r))), fwd)
-                    self.add(hop1, Op("find_reverse", (expr, Relation(r))), rev)
-        base = dict(hop1)
+                    for op, v in (("find", fwd), ("find_reverse", rev)):
+                        node = Op(op, (expr, Relation(r)))
+                        self.add(hop1, node, v)
+                        if v:
+                            singles.append((node, v))
+        for node, v in list(singles):
+            for t in self.types:
+                members = self.kg.members(t)
+                kept = frozenset(e for e in v if e in members)
+                if kept:
+                    singles.append((Op("filter", (node, Type(t))), kept))
+        base = {v: list(e) for v, e in hop1.items()}
         self._filters(hop1, base)
         # Two hops (no set operator on them).
         hop2: dict = {}
@@ -413,7 +429,7 @@ class _State:
         if self._complete():
             return
         # One set operator over one-hop (filtered) sets.
-        setops = self._set_operators(base)
+        setops = self._set_operators(base, singles)
         self._match_sets(setops)
         if self._complete():
             return
@@ -455,31 +471,48 @@ class _State:
                     for a in a_exprs[:1]:
                         self.found.extend(Op("is_in", (a, e)) for e in exprs[:1])
 
-    def _set_operators(self, base: dict) -> dict:
-        items = list(base.items())
+    def _set_operators(self, base: dict, singles: list) -> dict:
         pool: dict = {}
+        made: list = []
         gold = self.gold if self.kind == "set" else None
+        # With an entity answer the pruning keeps few pairs, so every one-hop
+        # set is combined; otherwise only one representative per value.
+        if gold is not None:
+            items = [(v, [e]) for e, v in singles]
+            alts = self.s.max_alternatives
+        else:
+            items = list(base.items())
+            alts = 1
         for i, (va, ea) in enumerate(items):
             for j, (vb, eb) in enumerate(items):
                 if i == j:
                     continue
-                a, b = ea[0], eb[0]
-                if i < j:
-                    if gold is None or (va <= gold and vb <= gold):
-                        self.add(pool, Op("union", (a, b)), va | vb)
-                    if gold is None or (gold <= va and gold <= vb):
-                        self.add(pool, Op("inter", (a, b)), va & vb)
-                if gold is None or gold <= va:
-                    self.add(pool, Op("diff", (a, b)), va - vb)
+                union_ok = i < j and (gold is None or (va <= gold and vb <= gold))
+                inter_ok = i < j and (gold is None or (gold <= va and gold <= vb))
+                diff_ok = gold is None or gold <= va
+                if not (union_ok or inter_ok or diff_ok):
+                    continue
+                for a in ea[:alts]:
+                    for b in eb[:alts]:
+                        for ok, name, value in (
+                            (union_ok, "union", va | vb),
+                            (inter_ok, "inter", va & vb),
+                            (diff_ok, "diff", va - vb),
+                        ):
+                            if ok:
+                                node = Op(name, (a, b))
+                                self.add(pool, node, value)
+                                if gold is not None and gold <= value:
+                                    made.append((node, value))
+        if gold is None:
+            made = [(exprs[0], v) for v, exprs in pool.items()]
         # A type filter over the result.
-        filtered = dict(pool)
-        for value, exprs in list(pool.items()):
-            if gold is not None and not gold <= value:
-                continue
+        filtered = {v: list(e) for v, e in pool.items()}
+        for expr, value in made:
             for t in self.types:
                 members = self.kg.members(t)
                 kept = frozenset(e for e in value if e in members)
-                self.add(filtered, Op("filter", (exprs[0], Type(t))), kept)
+                self.add(filtered, Op("filter", (expr, Type(t))), kept)
         return filtered
 
     def _counting(self, base: dict):
