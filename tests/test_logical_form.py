@@ -437,6 +437,18 @@ def test_executor_cache_gives_same_answers(kg):
     assert ex.execute("find(prev_answer, border)", other) == ["de"]
 
 
+def test_graph_and_forms_pickle_and_copy(kg):
+    import copy
+    import pickle
+
+    lf = parse("count(filter(find(prev_answer, border), country))")
+    assert pickle.loads(pickle.dumps(lf)) == lf
+    again = pickle.loads(pickle.dumps(kg))
+    assert sorted(again.triples()) == sorted(kg.triples())
+    assert execute(lf, again, TURN) == execute(lf, kg, TURN) == 2
+    assert copy.deepcopy(kg) is kg  # immutable: clones share it
+
+
 def test_answers_and_score():
     assert answers_equal(["a", "b"], ("b", "a"))
     assert not answers_equal(1, True) and not answers_equal(True, 1)

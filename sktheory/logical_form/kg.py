@@ -126,6 +126,11 @@ class KnowledgeGraph:
         self.types = frozenset(self._members)
         self._by_label: dict[str, list[str]] | None = None
 
+    def __deepcopy__(self, memo):
+        # The graph is never modified after construction, so copies (as
+        # scikit-learn's clone makes of parameters) can share it.
+        return self
+
     # ------------------------------------------------------------------ look-ups
     def objects(self, subject: str, relation: str) -> frozenset[str] | set[str]:
         """Objects ``o`` of triples ``(subject, relation, o)``."""

@@ -12,11 +12,14 @@ turn, and bounded as D2A's searches are, but goal-directed:
    second hop, each optionally type-filtered, then at most one set operator
    (``union``/``inter``/``diff``) over one-hop sets, optionally filtered.
    Empty sets are pruned; sets with the same value share one pool entry
-   holding at most ``max_alternatives`` expressions (the shortest), and
-   compositions are computed from the children's values (sub-results are
-   never recomputed). For entity answers, set operators are pruned by the
-   answer: ``union`` needs both sides inside it, ``inter`` both sides around
-   it, ``diff`` its left side around it.
+   holding at most ``max_alternatives`` expressions (the shortest first, as
+   the representative later stages build on, then those using the most
+   symbols of the turn), and compositions are computed from the children's
+   values (sub-results are never recomputed). For entity answers, set
+   operators combine every one-hop set (also equal-valued ones) and are
+   pruned by the answer: ``union`` needs both sides inside it, ``inter``
+   both sides around it, ``diff`` its left side around it; every set form
+   equal to the answer is kept, not only a pool entry's alternatives.
 3. *Per-entity counts.* ``count_each``/``count_each_reverse`` of ``all(t1)``
    by a candidate relation and type ``t2``, in both directions; kept in a
    cache shared by every search on the same graph. Superlatives
@@ -58,6 +61,7 @@ from .kg import KnowledgeGraph
 
 __all__ = [
     "CoverageReport",
+    "candidate_symbols",
     "SearchResult",
     "Searcher",
     "coverage_report",
@@ -278,6 +282,73 @@ def _answer_kind(answer):
     return "set", frozenset(answer)
 
 
+def candidate_symbols(turn: Mapping, kg: KnowledgeGraph | None = None) -> dict:
+    """The symbols a form for this turn may use (those the search uses).
+
+    Returns a dict with ``entities``, ``relations``, ``types`` (ids of the
+    turn, then new ones of the previous user turn, in order), ``numbers``
+    (integers written in the utterance), ``references`` (``prev_answer`` /
+    ``prev_entities`` when non-empty), ``linked`` (the current turn's own
+    symbols as sets by category ``entity``/``relation``/``type``/``number``;
+    an elliptical turn without relations inherits the previous turn's
+    relations and types) and ``unknown`` (ids dropped because ``kg`` does not
+    know them; nothing is dropped without ``kg``).
+
+    Examples
+    --------
+    >>> from sktheory.logical_form import candidate_symbols
+    >>> previous = {"user": {"entities_in_utterance": ["Q1"], "relations": ["P17"]},
+    ...             "system": {"all_entities": ["Q9"]}}
+    >>> turn = {"utterance": "And at least 3 of X?", "entities_in_utterance": ["Q2"],
+    ...         "previous": previous}
+    >>> c = candidate_symbols(turn)
+    >>> c["entities"], c["relations"], c["numbers"], c["references"]
+    (['Q2', 'Q1'], ['P17'], [3], ['prev_answer', 'prev_entities'])
+    """
+    validate_turn(turn)
+    unknown: list[str] = []
+    prev_user = ((turn.get("previous") or {}).get("user")) or {}
+    known_sets = (
+        {"entity": kg.entities, "relation": kg.relations, "type": kg.types}
+        if kg is not None
+        else None
+    )
+
+    def known(ids, category):
+        out = []
+        for i in ids or []:
+            if known_sets is None or i in known_sets[category]:
+                if i not in out:
+                    out.append(i)
+            elif i not in unknown:
+                unknown.append(i)
+        return out
+
+    cur_e = known(turn.get("entities_in_utterance"), "entity")
+    cur_r = known(turn.get("relations"), "relation")
+    cur_t = known(turn.get("type_list"), "type")
+    prev_e = known(prev_user.get("entities_in_utterance"), "entity")
+    prev_r = known(prev_user.get("relations"), "relation")
+    prev_t = known(prev_user.get("type_list"), "type")
+    numbers = sorted({int(m) for m in _INT.findall(turn.get("utterance", ""))})
+    refs = previous_refs(turn)
+    return {
+        "entities": cur_e + [e for e in prev_e if e not in cur_e],
+        "relations": cur_r + [r for r in prev_r if r not in cur_r],
+        "types": cur_t + [t for t in prev_t if t not in cur_t],
+        "numbers": numbers,
+        "references": [name for name in ("prev_answer", "prev_entities") if refs[name]],
+        # Elliptical turns inherit the relations and types of the previous one.
+        "linked": {
+            "entity": set(cur_e),
+            "relation": set(cur_r or prev_r),
+            "type": set(cur_t or (prev_t if not cur_r else [])),
+            "number": set(numbers),
+        },
+        "unknown": unknown,
+    }
+
+
 class _State:
     """One search: candidate symbols, the pool of sets, and the forms found."""
 
@@ -289,44 +360,14 @@ class _State:
         self.timed_out = False
         self.n_built = 0
         self.found: list = []
-        self.unknown: list[str] = []
-        prev_user = ((turn.get("previous") or {}).get("user")) or {}
-
-        def known(ids, category):
-            out = []
-            for i in ids or []:
-                ok = (
-                    i in self.kg.entities
-                    if category == "entity"
-                    else i
-                    in (self.kg.relations if category == "relation" else self.kg.types)
-                )
-                if ok:
-                    if i not in out:
-                        out.append(i)
-                elif i not in self.unknown:
-                    self.unknown.append(i)
-            return out
-
-        cur_e = known(turn.get("entities_in_utterance"), "entity")
-        cur_r = known(turn.get("relations"), "relation")
-        cur_t = known(turn.get("type_list"), "type")
-        prev_e = known(prev_user.get("entities_in_utterance"), "entity")
-        prev_r = known(prev_user.get("relations"), "relation")
-        prev_t = known(prev_user.get("type_list"), "type")
-        numbers = sorted({int(m) for m in _INT.findall(turn.get("utterance", ""))})
-        self.entities = cur_e + [e for e in prev_e if e not in cur_e]
-        self.relations = cur_r + [r for r in prev_r if r not in cur_r]
-        self.types = cur_t + [t for t in prev_t if t not in cur_t]
-        self.numbers = numbers
+        cands = candidate_symbols(turn, self.kg)
+        self.unknown: list[str] = cands["unknown"]
+        self.entities = cands["entities"]
+        self.relations = cands["relations"]
+        self.types = cands["types"]
+        self.numbers = cands["numbers"]
         self.refs = refs
-        # Elliptical turns inherit the relations and types of the previous one.
-        self.linked = {
-            "entity": set(cur_e),
-            "relation": set(cur_r or prev_r),
-            "type": set(cur_t or (prev_t if not cur_r else [])),
-            "number": set(numbers),
-        }
+        self.linked = cands["linked"]
 
     # -- bookkeeping
     def tick(self):
