@@ -222,7 +222,19 @@ def test_parse_print_round_trip(lf):
     text = str(lf)
     assert parse(text) == lf
     assert str(parse(text)) == text
-    assert from_linear(linearize(lf)) == lf
+    tokens = linearize(lf)
+    assert from_linear(tokens) == lf
+    # Each token of a well-typed form is among those the prefix state allows.
+    state = PrefixState()
+    for category, value in tokens:
+        allowed = state.allowed()
+        assert (
+            value in allowed["ops"]
+            if category == "op"
+            else category in allowed["categories"]
+        )
+        state.push((category, value))
+    assert state.done
 
 
 @pytest.mark.parametrize(
@@ -670,6 +682,31 @@ def test_search_each_kind_of_answer(kg):
     }
     found = search(coref, ["oder", "rhine"], kg)
     assert str(found.best) == "filter(find_reverse(prev_answer, flows), river)"
+
+
+def test_candidate_symbols(kg):
+    from sktheory.logical_form import candidate_symbols
+
+    previous_user = {
+        "utterance": "x",
+        "entities_in_utterance": ["pl", "fr"],
+        "relations": ["flows"],
+        "type_list": ["river"],
+    }
+    turn = {
+        "utterance": "And which of the 2 rivers?",
+        "entities_in_utterance": ["atlantis", "fr"],
+        "relations": [],
+        "type_list": [],
+        "previous": {"user": previous_user, "system": TURN["previous"]["system"]},
+    }
+    c = candidate_symbols(turn, kg)
+    assert c["entities"] == ["fr", "pl"] and c["unknown"] == ["atlantis"]
+    assert c["relations"] == ["flows"] and c["types"] == ["river"] and c["numbers"] == [2]
+    assert c["references"] == ["prev_answer", "prev_entities"]
+    # No relation of its own: the turn inherits the previous relations and types.
+    assert c["linked"]["relation"] == {"flows"} and c["linked"]["type"] == {"river"}
+    assert candidate_symbols(turn)["entities"] == ["atlantis", "fr", "pl"]
 
 
 def test_search_bad_input_and_budget(kg):
