@@ -510,7 +510,7 @@ class _State:
                 self.tick()
                 if (a_value <= value) == self.gold:
                     for a in a_exprs[:1]:
-                        self.found.extend(Op("is_in", (a, e)) for e in exprs[:1])
+                        self.found.extend(Op("is_in", (a, e)) for e in exprs)
 
     def _set_operators(self, base: dict, singles: list) -> dict:
         pool: dict = {}
@@ -565,9 +565,9 @@ class _State:
         for n in self.numbers:
             nums.setdefault(n, []).append(Number(n))
         for value, exprs in base.items():
-            nums.setdefault(len(value), []).append(Op("count", (exprs[0],)))
+            nums.setdefault(len(value), []).extend(Op("count", (e,)) for e in exprs)
         for n in nums:
-            nums[n].sort(key=size)
+            nums[n].sort(key=self.rank_key)
         for t1 in self.types:
             for t2 in self.types:
                 for r in self.relations:
