@@ -1,0 +1,755 @@
+"""Weak supervision: find logical forms whose execution equals a gold answer.
+
+The search is bottom-up over the grammar, restricted to the symbols of the
+turn, and bounded as D2A's searches are, but goal-directed:
+
+1. *Candidates.* Entities linked in the turn and in the previous user turn,
+   the references ``prev_answer`` and ``prev_entities`` (when non-empty),
+   relations and types of the turn and of the previous user turn, and the
+   integers written in the utterance. Identifiers unknown to the graph are
+   dropped (and listed in :attr:`SearchResult.unknown`).
+2. *Sets.* One hop (``find``/``find_reverse`` of a candidate), optionally a
+   second hop, each optionally type-filtered, then at most one set operator
+   (``union``/``inter``/``diff``) over one-hop sets, optionally filtered.
+   Empty sets are pruned; sets with the same value share one pool entry
+   holding at most ``max_alternatives`` expressions (the shortest first, as
+   the representative later stages build on, then those using the most
+   symbols of the turn), and compositions are computed from the children's
+   values (sub-results are never recomputed). For entity answers, set
+   operators combine every one-hop set (also equal-valued ones) and are
+   pruned by the answer: ``union`` needs both sides inside it, ``inter``
+   both sides around it, ``diff`` its left side around it; every set form
+   equal to the answer is kept, not only a pool entry's alternatives.
+3. *Per-entity counts.* ``count_each``/``count_each_reverse`` of ``all(t1)``
+   by a candidate relation and type ``t2``, in both directions; kept in a
+   cache shared by every search on the same graph. Superlatives
+   (``argmax``/``argmin``) and the six comparisons against a number of the
+   utterance or the ``count`` of a candidate set.
+4. *Answers.* Entity answers match set-valued forms; counts match ``count``
+   of a set (including of a superlative or comparison); truth values match
+   ``is_in(candidate entity or reference, one- or two-hop set)``.
+
+Stages 2 (set operators) and 3 (counts) are skipped once an earlier stage has
+found a form that uses every symbol of the turn, since they only build larger
+forms.
+
+Consistent forms are ranked: fewer unused symbols of the current turn (its
+entities, relations, types and numbers) first, then fewer nodes, then
+alphabetically; ``prefer_linked=False`` ranks by size alone. The first
+``max_results`` are re-executed with :class:`Executor` before being returned.
+
+Each search has a time budget; a search that runs out returns the forms found
+so far (status ``"found"``) or none (status ``"timeout"``). A search that
+finishes without a form has status ``"not_found"``; a malformed turn or
+answer gives status ``"error"`` with the reason in :attr:`SearchResult.message`.
+Nothing is raised, so batches never stop on one bad row.
+"""
+
+from __future__ import annotations
+
+import re
+import statistics
+import time
+import weakref
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from .csqa import QUESTION_TYPES, validate_turn
+from .executor import _COMPARE, Executor, answers_equal, previous_refs
+from .grammar import Entity, Number, Op, Reference, Relation, Type, size, symbols
+from .kg import KnowledgeGraph
+
+__all__ = [
+    "CoverageReport",
+    "candidate_symbols",
+    "SearchResult",
+    "Searcher",
+    "coverage_report",
+    "search",
+    "search_many",
+]
+
+_INT = re.compile(r"(?<![\w.])\d+(?![\w.])")
+
+
+@dataclass
+class SearchResult:
+    """Consistent logical forms for one turn, best first, and how the search went.
+
+    Behaves as the sequence of its forms (``len``, iteration, indexing,
+    truthiness).
+
+    Attributes
+    ----------
+    forms : list of LogicalForm
+        Forms whose execution equals the answer, best first.
+    status : {"found", "not_found", "timeout", "error"}
+    elapsed_ms : float
+        Wall-clock time of the search.
+    n_candidates : int
+        Number of candidate expressions built.
+    question_type : str or None
+    unknown : list of str
+        Identifiers of the turn that the graph does not know (ignored).
+    message : str
+        Why nothing was found, or the error.
+    """
+
+    forms: list = field(default_factory=list)
+    status: str = "not_found"
+    elapsed_ms: float = 0.0
+    n_candidates: int = 0
+    question_type: str | None = None
+    unknown: list = field(default_factory=list)
+    message: str = ""
+
+    @property
+    def found(self) -> bool:
+        """Whether at least one consistent form was found."""
+        return bool(self.forms)
+
+    @property
+    def best(self):
+        """The best form, or None."""
+        return self.forms[0] if self.forms else None
+
+    def __len__(self) -> int:
+        return len(self.forms)
+
+    def __iter__(self):
+        return iter(self.forms)
+
+    def __getitem__(self, i):
+        return self.forms[i]
+
+    def __bool__(self) -> bool:
+        return bool(self.forms)
+
+
+class _Budget(Exception):
+    pass
+
+
+class Searcher:
+    """Weak-supervision search over one graph, with caches shared across turns.
+
+    Parameters
+    ----------
+    kg : KnowledgeGraph
+    time_budget : float, default=1.0
+        Seconds allowed per turn.
+    max_results : int, default=5
+        Number of consistent forms returned.
+    max_hops : {1, 2}, default=2
+        Relation hops from a candidate entity.
+    max_alternatives : int, default=2
+        Expressions kept per distinct intermediate value.
+    prefer_linked : bool, default=True
+        Rank forms using more of the turn's symbols first (see the module).
+    max_set_size : int, default=2000
+        Intermediate sets larger than this are pruned.
+
+    Examples
+    --------
+    >>> from sktheory.logical_form import KnowledgeGraph, Searcher
+    >>> kg = KnowledgeGraph([("Q1", "P17", "Q2")], entity_types={"Q2": "Q6256"})
+    >>> turn = {"utterance": "Which country is Q1 in?", "entities_in_utterance": ["Q1"],
+    ...         "relations": ["P17"], "type_list": ["Q6256"]}
+    >>> str(Searcher(kg).search(turn, ["Q2"]).best)
+    'filter(find(Q1, P17), Q6256)'
+    """
+
+    def __init__(
+        self,
+        kg: KnowledgeGraph,
+        *,
+        time_budget: float = 1.0,
+        max_results: int = 5,
+        max_hops: int = 2,
+        max_alternatives: int = 2,
+        prefer_linked: bool = True,
+        max_set_size: int = 2000,
+    ):
+        if not isinstance(kg, KnowledgeGraph):
+            raise TypeError(f"kg must be a KnowledgeGraph, got {type(kg).__name__}")
+        if not time_budget > 0:
+            raise ValueError(f"time_budget must be positive, got {time_budget!r}")
+        if max_hops not in (1, 2):
+            raise ValueError(f"max_hops must be 1 or 2, got {max_hops!r}")
+        for name, v in (
+            ("max_results", max_results),
+            ("max_alternatives", max_alternatives),
+        ):
+            if not isinstance(v, int) or v < 1:
+                raise ValueError(f"{name} must be a positive integer, got {v!r}")
+        self.kg = kg
+        self.time_budget = float(time_budget)
+        self.max_results = max_results
+        self.max_hops = max_hops
+        self.max_alternatives = max_alternatives
+        self.prefer_linked = prefer_linked
+        self.max_set_size = max_set_size
+        self._counts_cache: dict = {}
+        self._executor = Executor(kg, strict=False, cache_size=20000)
+
+    # ------------------------------------------------------------------ public
+    def search(self, turn: Mapping, answer) -> SearchResult:
+        """Consistent forms for one turn and its gold answer; never raises."""
+        start = time.perf_counter()
+        qtype = turn.get("question-type") if isinstance(turn, Mapping) else None
+        result = SearchResult(question_type=qtype if isinstance(qtype, str) else None)
+        try:
+            validate_turn(turn)
+            kind, gold = _answer_kind(answer)
+            refs = previous_refs(turn)
+            state = _State(self, turn, kind, gold, refs, start)
+            result.unknown = state.unknown
+            try:
+                state.run()
+            except _Budget:
+                state.timed_out = True
+            result.n_candidates = state.n_built
+            forms = self._rank(state)
+            result.forms = self._verify(forms, turn, answer)
+            if result.forms:
+                result.status = "found"
+            elif state.timed_out:
+                result.status = "timeout"
+                result.message = f"time budget of {self.time_budget:g} s ran out"
+            else:
+                result.status = "not_found"
+                result.message = state.why_not()
+        except Exception as exc:  # one bad row must not stop a batch
+            result.status = "error"
+            result.message = f"{type(exc).__name__}: {exc}"
+            result.forms = []
+        result.elapsed_ms = (time.perf_counter() - start) * 1000.0
+        return result
+
+    # ----------------------------------------------------------------- helpers
+    def counts(self, forward: bool, t1: str, rel: str, t2: str):
+        """Cached per-entity counts of ``all(t1)`` by ``rel`` into type ``t2``."""
+        key = (forward, t1, rel, t2)
+        hit = self._counts_cache.get(key)
+        if hit is None:
+            look = self.kg.objects if forward else self.kg.subjects
+            members = self.kg.members(t2)
+            hit = {e: len(look(e, rel) & members) for e in self.kg.members(t1)}
+            if len(self._counts_cache) > 50000:
+                self._counts_cache.clear()
+            self._counts_cache[key] = hit
+        return hit
+
+    def _rank(self, state) -> list:
+        def key(lf):
+            return (*state.rank_key(lf), str(lf))
+
+        unique = {}
+        for lf in state.found:
+            unique.setdefault(lf, None)
+        return sorted(unique, key=key)
+
+    def _verify(self, forms, turn, answer) -> list:
+        out = []
+        for lf in forms:
+            try:
+                value = self._executor.execute(lf, turn)
+            except Exception:  # pragma: no cover - forms are built well-typed
+                continue
+            if answers_equal(value, answer):
+                out.append(lf)
+            if len(out) >= self.max_results:
+                break
+        return out
+
+
+def _answer_kind(answer):
+    if isinstance(answer, bool):
+        return "bool", answer
+    if isinstance(answer, int):
+        if answer < 0:
+            raise ValueError(f"a count answer must be non-negative, got {answer}")
+        return "num", answer
+    if isinstance(answer, (str, bytes)) or not isinstance(answer, (list, tuple, set, frozenset)):
+        raise ValueError(
+            f"an answer must be a list of entity ids, an int or a bool, got {answer!r}"
+        )
+    for a in answer:
+        if not isinstance(a, str):
+            raise ValueError(f"entity answers must hold id strings, got {a!r}")
+    return "set", frozenset(answer)
+
+
+def candidate_symbols(turn: Mapping, kg: KnowledgeGraph | None = None) -> dict:
+    """The symbols a form for this turn may use (those the search uses).
+
+    Returns a dict with ``entities``, ``relations``, ``types`` (ids of the
+    turn, then new ones of the previous user turn, in order), ``numbers``
+    (integers written in the utterance), ``references`` (``prev_answer`` /
+    ``prev_entities`` when non-empty), ``linked`` (the current turn's own
+    symbols as sets by category ``entity``/``relation``/``type``/``number``;
+    an elliptical turn without relations inherits the previous turn's
+    relations and types) and ``unknown`` (ids dropped because ``kg`` does not
+    know them; nothing is dropped without ``kg``).
+
+    Examples
+    --------
+    >>> from sktheory.logical_form import candidate_symbols
+    >>> previous = {"user": {"entities_in_utterance": ["Q1"], "relations": ["P17"]},
+    ...             "system": {"all_entities": ["Q9"]}}
+    >>> turn = {"utterance": "And at least 3 of X?", "entities_in_utterance": ["Q2"],
+    ...         "previous": previous}
+    >>> c = candidate_symbols(turn)
+    >>> c["entities"], c["relations"], c["numbers"], c["references"]
+    (['Q2', 'Q1'], ['P17'], [3], ['prev_answer', 'prev_entities'])
+    """
+    validate_turn(turn)
+    unknown: list[str] = []
+    prev_user = ((turn.get("previous") or {}).get("user")) or {}
+    known_sets = (
+        {"entity": kg.entities, "relation": kg.relations, "type": kg.types}
+        if kg is not None
+        else None
+    )
+
+    def known(ids, category):
+        out = []
+        for i in ids or []:
+            if known_sets is None or i in known_sets[category]:
+                if i not in out:
+                    out.append(i)
+            elif i not in unknown:
+                unknown.append(i)
+        return out
+
+    cur_e = known(turn.get("entities_in_utterance"), "entity")
+    cur_r = known(turn.get("relations"), "relation")
+    cur_t = known(turn.get("type_list"), "type")
+    prev_e = known(prev_user.get("entities_in_utterance"), "entity")
+    prev_r = known(prev_user.get("relations"), "relation")
+    prev_t = known(prev_user.get("type_list"), "type")
+    numbers = sorted({int(m) for m in _INT.findall(turn.get("utterance", ""))})
+    refs = previous_refs(turn)
+    return {
+        "entities": cur_e + [e for e in prev_e if e not in cur_e],
+        "relations": cur_r + [r for r in prev_r if r not in cur_r],
+        "types": cur_t + [t for t in prev_t if t not in cur_t],
+        "numbers": numbers,
+        "references": [name for name in ("prev_answer", "prev_entities") if refs[name]],
+        # Elliptical turns inherit the relations and types of the previous one.
+        "linked": {
+            "entity": set(cur_e),
+            "relation": set(cur_r or prev_r),
+            "type": set(cur_t or (prev_t if not cur_r else [])),
+            "number": set(numbers),
+        },
+        "unknown": unknown,
+    }
+
+
+class _State:
+    """One search: candidate symbols, the pool of sets, and the forms found."""
+
+    def __init__(self, searcher: Searcher, turn, kind, gold, refs, start):
+        self.s = searcher
+        self.kg = searcher.kg
+        self.kind, self.gold = kind, gold
+        self.deadline = start + searcher.time_budget
+        self.timed_out = False
+        self.n_built = 0
+        self.found: list = []
+        cands = candidate_symbols(turn, self.kg)
+        self.unknown: list[str] = cands["unknown"]
+        self.entities = cands["entities"]
+        self.relations = cands["relations"]
+        self.types = cands["types"]
+        self.numbers = cands["numbers"]
+        self.refs = refs
+        self.linked = cands["linked"]
+
+    # -- bookkeeping
+    def tick(self):
+        self.n_built += 1
+        if self.n_built % 64 == 0 and time.perf_counter() > self.deadline:
+            raise _Budget
+
+    def why_not(self) -> str:
+        if not (self.entities or self.refs["prev_answer"] or self.refs["prev_entities"]):
+            if not self.types:
+                return "no entity or type of the turn is in the graph"
+        if not self.relations:
+            return "no relation of the turn (or of the previous turn) is in the graph"
+        return "no form within the search bounds produces the answer"
+
+    def add(self, pool: dict, expr, value, limit=None) -> bool:
+        """Add a set to a value-keyed pool; True if the value is new."""
+        self.tick()
+        if not value or len(value) > self.s.max_set_size:
+            return False
+        if self.kind == "set" and value == self.gold:
+            self.found.append(expr)  # every consistent set form, not only those kept
+        entry = pool.get(value)
+        if entry is None:
+            pool[value] = [expr]
+            return True
+        if expr not in entry:
+            # Keep the shortest expression first (the value's representative,
+            # best to build on) and then those using the most symbols of the
+            # turn (best as answers).
+            entry.append(expr)
+            entry.sort(key=lambda x: (size(x), self.rank_key(x)))
+            rest = sorted(entry[1:], key=self.rank_key)
+            entry[1:] = rest[: (limit or self.s.max_alternatives) - 1]
+        return False
+
+    def rank_key(self, lf) -> tuple[int, int]:
+        """(unused symbols of the turn, size): smaller ranks first."""
+        used = symbols(lf)
+        unused = sum(len(self.linked[k] - used[k]) for k in self.linked)
+        return (unused if self.s.prefer_linked else 0, size(lf))
+
+    # -- the search
+    def run(self):
+        kg, S = self.kg, self.s
+        if time.perf_counter() > self.deadline:
+            raise _Budget
+        # Atoms: candidate entities and references.
+        atoms: dict = {}
+        for e in self.entities:
+            self.add(atoms, Entity(e), frozenset((e,)))
+        for name in ("prev_answer", "prev_entities"):
+            if self.refs[name]:
+                self.add(atoms, Reference(name), self.refs[name])
+        # One hop, then type filters.
+        hop1: dict = {}
+        # Every one-hop set, also those with equal values, for set operators
+        # over entity answers ("the r of both A and B" when both are equal).
+        singles: list = []
+        for value, exprs in list(atoms.items()):
+            for r in self.relations:
+                fwd = _union(kg.objects, value, r)
+                rev = _union(kg.subjects, value, r)
+                for expr in exprs:
+                    for op, v in (("find", fwd), ("find_reverse", rev)):
+                        node = Op(op, (expr, Relation(r)))
+                        self.add(hop1, node, v)
+                        if v:
+                            singles.append((node, v))
+        for node, v in list(singles):
+            for t in self.types:
+                members = self.kg.members(t)
+                kept = frozenset(e for e in v if e in members)
+                if kept:
+                    singles.append((Op("filter", (node, Type(t))), kept))
+        base = {v: list(e) for v, e in hop1.items()}
+        self._filters(hop1, base)
+        # Two hops (no set operator on them).
+        hop2: dict = {}
+        if S.max_hops >= 2:
+            for value, exprs in list(hop1.items()):
+                for r in self.relations:
+                    fwd = _union(kg.objects, value, r)
+                    rev = _union(kg.subjects, value, r)
+                    for expr in exprs[:1]:
+                        self.add(hop2, Op("find", (expr, Relation(r))), fwd)
+                        self.add(hop2, Op("find_reverse", (expr, Relation(r))), rev)
+            filtered2 = dict(hop2)
+            self._filters(hop2, filtered2)
+            hop2 = {v: e for v, e in filtered2.items() if v not in base}
+        # Answers from simple sets.
+        simple = dict(base)
+        for v, e in hop2.items():
+            simple.setdefault(v, e)
+        self._match_sets(simple)
+        if self.kind == "bool":
+            # Verification forms use no set operator and no counts.
+            self._verification(atoms, simple)
+            return
+        if self._complete():
+            return
+        # One set operator over one-hop (filtered) sets.
+        setops = self._set_operators(base, singles)
+        self._match_sets(setops)
+        if self._complete():
+            return
+        # Per-entity counts: superlatives and comparisons.
+        self._counting(base)
+
+    def _complete(self) -> bool:
+        """Whether a found form uses every symbol of the turn: later stages
+        only build larger forms, which would rank after it."""
+        for lf in self.found:
+            used = symbols(lf)
+            if all(self.linked[k] <= used[k] for k in self.linked):
+                return True
+        return False
+
+    def _filters(self, source: dict, into: dict):
+        for value, exprs in list(source.items()):
+            for t in self.types:
+                members = self.kg.members(t)
+                kept = frozenset(e for e in value if e in members)
+                for expr in exprs[:1]:
+                    self.add(into, Op("filter", (expr, Type(t))), kept)
+
+    def _match_sets(self, pool: dict):
+        if self.kind == "set":
+            exprs = pool.get(self.gold)
+            if exprs:
+                self.found.extend(exprs)
+        elif self.kind == "num":
+            for value, exprs in pool.items():
+                if len(value) == self.gold:
+                    self.found.extend(Op("count", (e,)) for e in exprs)
+
+    def _verification(self, atoms: dict, sets: dict):
+        for a_value, a_exprs in atoms.items():
+            for value, exprs in sets.items():
+                self.tick()
+                if (a_value <= value) == self.gold:
+                    for a in a_exprs[:1]:
+                        self.found.extend(Op("is_in", (a, e)) for e in exprs)
+
+    def _set_operators(self, base: dict, singles: list) -> dict:
+        pool: dict = {}
+        made: list = []
+        gold = self.gold if self.kind == "set" else None
+        # With an entity answer the pruning keeps few pairs, so every one-hop
+        # set is combined; otherwise only one representative per value.
+        if gold is not None:
+            items = [(v, [e]) for e, v in singles]
+            alts = self.s.max_alternatives
+        else:
+            items = list(base.items())
+            alts = 1
+        for i, (va, ea) in enumerate(items):
+            for j, (vb, eb) in enumerate(items):
+                if i == j:
+                    continue
+                union_ok = i < j and (gold is None or (va <= gold and vb <= gold))
+                inter_ok = i < j and (gold is None or (gold <= va and gold <= vb))
+                diff_ok = gold is None or gold <= va
+                if not (union_ok or inter_ok or diff_ok):
+                    continue
+                for a in ea[:alts]:
+                    for b in eb[:alts]:
+                        for ok, name, value in (
+                            (union_ok, "union", va | vb),
+                            (inter_ok, "inter", va & vb),
+                            (diff_ok, "diff", va - vb),
+                        ):
+                            if ok:
+                                node = Op(name, (a, b))
+                                self.add(pool, node, value)
+                                if gold is not None and gold <= value:
+                                    made.append((node, value))
+        if gold is None:
+            made = [(exprs[0], v) for v, exprs in pool.items()]
+        # A type filter over the result.
+        filtered = {v: list(e) for v, e in pool.items()}
+        for expr, value in made:
+            for t in self.types:
+                members = self.kg.members(t)
+                kept = frozenset(e for e in value if e in members)
+                self.add(filtered, Op("filter", (expr, Type(t))), kept)
+        return filtered
+
+    def _counting(self, base: dict):
+        if not self.types or not self.relations:
+            return
+        S = self.s
+        # Numbers: literals of the utterance and counts of candidate sets.
+        nums: dict[int, list] = {}
+        for n in self.numbers:
+            nums.setdefault(n, []).append(Number(n))
+        for value, exprs in base.items():
+            nums.setdefault(len(value), []).extend(Op("count", (e,)) for e in exprs)
+        for n in nums:
+            nums[n].sort(key=self.rank_key)
+        for t1 in self.types:
+            for t2 in self.types:
+                for r in self.relations:
+                    for forward in (True, False):
+                        self.tick()
+                        counts = S.counts(forward, t1, r, t2)
+                        if not counts or not any(counts.values()):
+                            continue
+                        op = "count_each" if forward else "count_each_reverse"
+                        cm = Op(op, (Op("all", (Type(t1),)), Relation(r), Type(t2)))
+                        self._use_counts(cm, counts, nums)
+
+    def _use_counts(self, cm, counts: dict, nums: dict):
+        want_set = self.kind == "set"
+        want_num = self.kind == "num"
+        if not (want_set or want_num):
+            return
+        values = counts.values()
+        hi, lo = max(values), min(values)
+        for name, best in (("argmax", hi), ("argmin", lo)):
+            self.tick()
+            value = frozenset(e for e, c in counts.items() if c == best)
+            self._match_value(Op(name, (cm,)), value)
+        for n, n_exprs in nums.items():
+            for name, test in _COMPARE.items():
+                self.tick()
+                value = frozenset(e for e, c in counts.items() if test(c, n))
+                if want_set and value != self.gold:
+                    continue
+                for ne in n_exprs[:S_ALTS]:
+                    self._match_value(Op(name, (cm, ne)), value)
+
+    def _match_value(self, expr, value):
+        if self.kind == "set":
+            if value == self.gold:
+                self.found.append(expr)
+        elif len(value) == self.gold:
+            self.found.append(Op("count", (expr,)))
+
+
+S_ALTS = 2
+
+
+def _union(look, entities, rel):
+    out: set[str] = set()
+    for e in entities:
+        out.update(look(e, rel))
+    return frozenset(out)
+
+
+# ---------------------------------------------------------------------------
+# Functional entry points and coverage
+
+_SEARCHERS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _searcher_for(kg: KnowledgeGraph, params: dict) -> Searcher:
+    key = tuple(sorted(params.items()))
+    per_kg = _SEARCHERS.setdefault(kg, {})
+    if key not in per_kg:
+        per_kg[key] = Searcher(kg, **params)
+    return per_kg[key]
+
+
+def search(turn: Mapping, answer, kg: KnowledgeGraph, **params) -> SearchResult:
+    """Find logical forms whose execution on ``kg`` equals ``answer``.
+
+    Parameters
+    ----------
+    turn : dict
+        A self-contained turn (CSQA user turn plus ``"previous"``).
+    answer : list of str, int or bool
+        The gold answer.
+    kg : KnowledgeGraph
+    **params
+        Options of :class:`Searcher` (``time_budget``, ``max_results``, ...).
+        Searchers (and their caches) are reused across calls on the same graph.
+
+    Returns
+    -------
+    SearchResult
+        The consistent forms, best first; see the module for the ranking and
+        the statuses. Never raises for a bad turn or answer (status "error").
+
+    Examples
+    --------
+    >>> from sktheory.logical_form import KnowledgeGraph, search
+    >>> kg = KnowledgeGraph([("Q1", "P17", "Q2"), ("Q3", "P17", "Q2")],
+    ...                     entity_types={"Q1": "Q515", "Q3": "Q515", "Q2": "Q6256"})
+    >>> turn = {"utterance": "How many cities are in Q2?", "entities_in_utterance": ["Q2"],
+    ...         "relations": ["P17"], "type_list": ["Q515"]}
+    >>> result = search(turn, 2, kg)
+    >>> result.status, str(result.best)
+    ('found', 'count(filter(find_reverse(Q2, P17), Q515))')
+    """
+    if not isinstance(kg, KnowledgeGraph):
+        raise TypeError(f"kg must be a KnowledgeGraph, got {type(kg).__name__}")
+    return _searcher_for(kg, params).search(turn, answer)
+
+
+def search_many(turns: Sequence, answers: Sequence, kg: KnowledgeGraph, **params) -> list:
+    """:func:`search` over a batch; one result per turn, never raises per row."""
+    if len(turns) != len(answers):
+        raise ValueError(f"{len(turns)} turns but {len(answers)} answers")
+    searcher = _searcher_for(kg, params)
+    return [searcher.search(t, a) for t, a in zip(turns, answers, strict=True)]
+
+
+@dataclass
+class CoverageReport:
+    """Share of turns with at least one consistent form, per question type.
+
+    Attributes
+    ----------
+    rows : list of dict
+        Per question type: ``question_type``, ``n``, ``found``, ``coverage``,
+        ``median_ms``, ``timeouts``, ``errors``.
+    overall : float
+        Coverage over all turns.
+    median_ms : float
+        Median search time per turn, in milliseconds.
+    results : list of SearchResult
+    """
+
+    rows: list
+    overall: float
+    median_ms: float
+    results: list
+
+    def to_markdown(self) -> str:
+        """The report as a markdown table."""
+        lines = [
+            "| question type | turns | covered | coverage | median ms | timeouts | errors |",
+            "|---|---:|---:|---:|---:|---:|---:|",
+        ]
+        for r in self.rows:
+            lines.append(
+                f"| {r['question_type']} | {r['n']} | {r['found']} | "
+                f"{100 * r['coverage']:.1f}% | {r['median_ms']:.2f} | {r['timeouts']} | "
+                f"{r['errors']} |"
+            )
+        n = sum(r["n"] for r in self.rows)
+        found = sum(r["found"] for r in self.rows)
+        lines.append(
+            f"| **overall** | {n} | {found} | {100 * self.overall:.1f}% | "
+            f"{self.median_ms:.2f} | {sum(r['timeouts'] for r in self.rows)} | "
+            f"{sum(r['errors'] for r in self.rows)} |"
+        )
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self.to_markdown()
+
+
+def coverage_report(
+    turns: Sequence, answers: Sequence, kg: KnowledgeGraph, *, results=None, **params
+) -> CoverageReport:
+    """Run the search on every turn (or reuse ``results``) and report coverage
+    per question type (CSQA's order, then any other types, then untyped)."""
+    if results is None:
+        results = search_many(turns, answers, kg, **params)
+    if len(results) != len(turns):
+        raise ValueError(f"{len(turns)} turns but {len(results)} results")
+    groups: dict[str, list] = {}
+    for turn, res in zip(turns, results, strict=True):
+        qt = turn.get("question-type") if isinstance(turn, Mapping) else None
+        groups.setdefault(qt if isinstance(qt, str) else "(none)", []).append(res)
+    order = [q for q in QUESTION_TYPES if q in groups]
+    order += sorted(q for q in groups if q not in QUESTION_TYPES)
+    rows = []
+    for q in order:
+        rs = groups[q]
+        rows.append(
+            {
+                "question_type": q,
+                "n": len(rs),
+                "found": sum(r.found for r in rs),
+                "coverage": sum(r.found for r in rs) / len(rs),
+                "median_ms": statistics.median(r.elapsed_ms for r in rs),
+                "timeouts": sum(r.status == "timeout" for r in rs),
+                "errors": sum(r.status == "error" for r in rs),
+            }
+        )
+    n = len(results)
+    overall = sum(r.found for r in results) / n if n else 0.0
+    median_ms = statistics.median(r.elapsed_ms for r in results) if n else 0.0
+    return CoverageReport(rows=rows, overall=overall, median_ms=median_ms, results=results)
