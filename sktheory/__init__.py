@@ -6,10 +6,13 @@ from sktheory.base import (
     DivergenceWarning,
     IncompatibleVersionError,
 )
+from sktheory.signature import SignatureKernelRNN, SignatureKernelRNNClassifier
 
 __all__ = [
     "DivergenceError",
     "DivergenceWarning",
     "IncompatibleVersionError",
+    "SignatureKernelRNN",
+    "SignatureKernelRNNClassifier",
     "__version__",
 ]

@@ -1,3 +1,5 @@
 """Data generators for the papers' synthetic settings, one ``make_*`` per paper."""
 
-__all__: list[str] = []
+from sktheory.datasets._signature import make_brownian_paths, make_spirals
+
+__all__: list[str] = ["make_brownian_paths", "make_spirals"]
