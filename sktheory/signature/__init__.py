@@ -20,7 +20,12 @@ from sktheory.signature._features import (
     total_variation,
     weighted_signature_features,
 )
-from sktheory.signature._rnn import ResidualRNN, iterated_derivatives, random_rnn
+from sktheory.signature._rnn import (
+    ResidualRNN,
+    iterated_derivatives,
+    random_rnn,
+    single_thread,
+)
 
 __all__ = [
     "ResidualRNN",
@@ -35,6 +40,7 @@ __all__ = [
     "random_rnn",
     "signature",
     "signature_length",
+    "single_thread",
     "total_variation",
     "weighted_signature_features",
 ]

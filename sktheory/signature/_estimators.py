@@ -32,7 +32,7 @@ from sktheory.signature._features import (
     signature,
     weighted_signature_features,
 )
-from sktheory.signature._rnn import ResidualRNN
+from sktheory.signature._rnn import ResidualRNN, single_thread
 
 __all__ = ["SignatureKernelRNN", "SignatureKernelRNNClassifier"]
 
@@ -230,7 +230,7 @@ class _SignatureKernelRNNBase(TorchEstimator):
         module = self._module()
         sig = self._to_tensor(signature(paths, self.depth, backend=self.backend))
         data = self._to_tensor(paths[:, :, :-1])
-        with torch.no_grad():
+        with torch.no_grad(), single_thread(self.device_):
             h_target = module.solve_cde(data) if target == "cde" else module.hidden(data)
             approx = module.readout(module.taylor_hidden(sig, self.depth))
             exact = module.readout(h_target)
@@ -293,22 +293,23 @@ class _SignatureKernelRNNBase(TorchEstimator):
                     loss = loss + alpha * module.rkhs_norm_squared(depth)
                 loss.backward()
                 optimiser.step()
-                total += float(loss) * len(idx)
+                total += float(loss.detach()) * len(idx)
             return total / n
 
-        self._run_loop(step, self.max_iter, tol=self.tol, desc=type(self).__name__)
+        with single_thread(self.device_):
+            self._run_loop(step, self.max_iter, tol=self.tol, desc=type(self).__name__)
         self.n_outputs_rnn_ = n_out
         self.rnn_weights_ = {
             name: self._to_numpy(getattr(module, name)) for name in _RNN_PARAM_NAMES
         }
-        with torch.no_grad():
+        with torch.no_grad(), single_thread(self.device_):
             coefs = module.signature_coefficients(depth)
         flat = np.concatenate([self._to_numpy(c) for c in coefs], axis=1)
         self._store_signature_coef(flat / self._weights(channels), channels)
 
     def _rnn_output(self, X: np.ndarray) -> np.ndarray:
         paths = self._paths(X)
-        with torch.no_grad():
+        with torch.no_grad(), single_thread(self.device_):
             out = self._module()(self._to_tensor(paths[:, :, :-1]))
         return self._to_numpy(out)
 
@@ -567,7 +568,13 @@ class SignatureKernelRNNClassifier(ClassifierMixin, _SignatureKernelRNNBase):
             else:
                 # mean log-loss + alpha ||w||^2  <=>  C = 1 / (2 alpha n).
                 c = np.inf if self.alpha == 0 else 1.0 / (2 * self.alpha * len(codes))
-                lr = LogisticRegression(C=c, fit_intercept=False, max_iter=1000, tol=1e-8)
+                # Newton steps converge in a few iterations while the Hessian
+                # (features x classes, squared) stays small; L-BFGS beyond that.
+                k = 1 if len(self.classes_) == 2 else len(self.classes_)
+                solver = "newton-cholesky" if phi.shape[1] * k <= 2000 else "lbfgs"
+                lr = LogisticRegression(
+                    C=c, fit_intercept=False, solver=solver, max_iter=1000, tol=1e-8
+                )
                 lr.fit(phi, codes)
                 coef = lr.coef_
                 self.n_iter_ = int(np.max(lr.n_iter_))
