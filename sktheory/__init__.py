@@ -7,6 +7,7 @@ from sktheory.base import (
     IncompatibleVersionError,
 )
 from sktheory.deep_linear import DeepLinearRegressor
+from sktheory.signature import SignatureKernelRNN, SignatureKernelRNNClassifier
 from sktheory.two_timescale import (
     TwoTimescaleNet,
     fast_outer_weights,
@@ -21,5 +22,7 @@ __all__ = [
     "TwoTimescaleNet",
     "fast_outer_weights",
     "simulate_two_timescale_limit",
+    "SignatureKernelRNN",
+    "SignatureKernelRNNClassifier",
     "__version__",
 ]

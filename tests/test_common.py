@@ -23,6 +23,8 @@ FAST_PARAMS: dict[str, dict] = {
         random_state=0,
     ),
     "DeepLinearRegressor": {"depth": 3, "max_iter": 300, "random_state": 0},
+    "SignatureKernelRNN": {"depth": 2},
+    "SignatureKernelRNNClassifier": {"depth": 2},
 }
 
 # {estimator name: {check name: reason}}.

@@ -1,10 +1,13 @@
 """Data generators for the papers' synthetic settings, one ``make_*`` per paper."""
 
 from sktheory.datasets._deep_linear import make_deep_linear_regression
+from sktheory.datasets._signature import make_brownian_paths, make_spirals
 from sktheory.datasets._two_timescale import PiecewiseConstant, make_piecewise_constant
 
 __all__ = [
     "PiecewiseConstant",
+    "make_brownian_paths",
     "make_deep_linear_regression",
     "make_piecewise_constant",
+    "make_spirals",
 ]

@@ -1,0 +1,398 @@
+"""Tests for sktheory.signature: signatures, the RNN's expansion, the estimators."""
+
+import importlib.util
+import math
+import pickle
+
+import iisignature
+import numpy as np
+import pytest
+import torch
+from sklearn.base import clone
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+from sktheory import SignatureKernelRNN, SignatureKernelRNNClassifier
+from sktheory.datasets import make_brownian_paths, make_spirals
+from sktheory.signature import (
+    ResidualRNN,
+    _features,
+    augment_time,
+    iterated_derivatives,
+    level_slices,
+    normalise_total_variation,
+    preprocess_paths,
+    random_rnn,
+    signature,
+    single_thread,
+    total_variation,
+    weighted_signature_features,
+)
+
+HAS_PYSIGLIB = importlib.util.find_spec("pysiglib") is not None
+
+
+@pytest.fixture(autouse=True)
+def _one_torch_thread():
+    # Direct module tests run tiny torch ops, as the estimators do (see single_thread).
+    with single_thread():
+        yield
+
+
+# ---------------------------------------------------------------- signatures
+def test_signature_of_a_straight_line_is_the_tensor_exponential():
+    inc = np.array([0.3, -1.2, 2.0])
+    line = np.stack([np.zeros(3), inc, 2 * inc])[None] * 0.5  # two collinear steps
+    sig = signature(line, 4, backend="iisignature")[0]
+    total = inc  # 0.5 * 2 * inc
+    for k, sl in enumerate(level_slices(3, 4), start=1):
+        expected = total
+        for _ in range(k - 1):
+            expected = np.multiply.outer(expected, total)
+        np.testing.assert_allclose(sig[sl], expected.ravel() / math.factorial(k), atol=1e-14)
+
+
+def test_level_one_is_the_increment_and_level_two_antisymmetric_part_is_the_area():
+    # Unit square traversed anticlockwise: Levy area = enclosed area = 1.
+    square = np.array([[[0, 0], [1, 0], [1, 1], [0, 1], [0, 0.0]]])
+    sig = signature(square, 2, backend="iisignature")[0]
+    np.testing.assert_allclose(sig[:2], [0.0, 0.0], atol=1e-15)
+    s12, s21 = sig[2 + 1], sig[2 + 2]
+    assert 0.5 * (s12 - s21) == pytest.approx(1.0)
+    paths = make_brownian_paths(5, 30, 3, random_state=0)
+    sig = signature(paths, 2)
+    np.testing.assert_allclose(sig[:, :3], paths[:, -1] - paths[:, 0], atol=1e-12)
+    # The symmetric part of level 2 is increment (x) increment / 2.
+    inc = paths[:, -1] - paths[:, 0]
+    lvl2 = sig[:, 3:].reshape(5, 3, 3)
+    np.testing.assert_allclose(
+        lvl2 + lvl2.transpose(0, 2, 1), np.einsum("ni,nj->nij", inc, inc), atol=1e-12
+    )
+
+
+def test_signature_equals_iisignature_and_parallel_chunks(monkeypatch):
+    paths = make_brownian_paths(12, 40, 3, random_state=1)
+    direct = iisignature.sig(paths, 4)
+    np.testing.assert_array_equal(signature(paths, 4, backend="iisignature"), direct)
+    # Force the process-parallel path on a small batch: same numbers, same order.
+    monkeypatch.setattr(_features, "_PARALLEL_MIN_POINTS", 0)
+    chunked = signature(paths, 4, backend="iisignature", n_jobs=2)
+    np.testing.assert_array_equal(chunked, direct)
+
+
+@pytest.mark.skipif(not HAS_PYSIGLIB, reason="pysiglib is not installed")
+def test_pysiglib_backend_matches_iisignature():
+    paths = make_brownian_paths(20, 50, 3, random_state=2)[:, ::2]  # a view
+    a = signature(paths, 5, backend="iisignature")
+    b = signature(paths, 5, backend="pysiglib")
+    np.testing.assert_allclose(b, a, rtol=0, atol=1e-10)
+    assert "pysiglib" in _features.available_backends()
+
+
+def test_backend_errors(monkeypatch):
+    monkeypatch.setattr(_features, "_pysiglib", lambda: None)
+    with pytest.raises(ImportError, match="pysiglib is not installed"):
+        signature(np.zeros((1, 3, 2)), 2, backend="pysiglib")
+    assert _features._resolve_backend("auto") == "iisignature"
+    with pytest.raises(ValueError, match="backend must be"):
+        signature(np.zeros((1, 3, 2)), 2, backend="esig")
+    with pytest.raises(ValueError, match="3-D"):
+        signature(np.zeros((3, 2)), 2)
+    with pytest.raises(ValueError, match="depth"):
+        signature(np.zeros((1, 3, 2)), 0)
+    assert signature(np.zeros((0, 3, 2)), 2).shape == (0, 6)
+
+
+def test_preprocessing_and_weighted_kernel():
+    paths = make_brownian_paths(6, 25, 2, random_state=3) + 5.0
+    np.testing.assert_allclose(total_variation(normalise_total_variation(paths)), 1.0)
+    pre = preprocess_paths(paths, scaling="total_variation", time_augment=True)
+    np.testing.assert_allclose(pre[:, 0, :2], 0.0)
+    np.testing.assert_allclose(pre[:, :, 2], np.broadcast_to(np.linspace(0, 1, 25), (6, 25)))
+    np.testing.assert_allclose(augment_time(paths)[:, :, :2], paths)
+    # <Phi(x), Phi(y)> = 1 + sum_k (k!)^2 <S^k(x), S^k(y)>.
+    phi = weighted_signature_features(pre, 3)
+    sig = signature(pre, 3)
+    expected = np.ones((6, 6))
+    for k, sl in enumerate(level_slices(3, 3), start=1):
+        expected += math.factorial(k) ** 2 * sig[:, sl] @ sig[:, sl].T
+    np.testing.assert_allclose(phi @ phi.T, expected, rtol=1e-12)
+
+
+# ---------------------------------------------------- the RNN and its expansion
+def test_iterated_derivatives_of_a_linear_field_are_matrix_powers():
+    gen = torch.Generator().manual_seed(0)
+    A = torch.randn(3, 3, generator=gen, dtype=torch.float64)
+    B = torch.randn(3, 3, generator=gen, dtype=torch.float64)
+    z0 = torch.randn(3, generator=gen, dtype=torch.float64)
+    # Two linear fields: D^2_{ij} = F_i * F_j = J_{F_j} F_i = M_j M_i z0.
+    mats = [A, B]
+
+    def field(z):
+        return torch.stack([m @ z for m in mats], dim=1)
+
+    d1, d2, d3 = iterated_derivatives(field, z0, 3)
+    torch.testing.assert_close(d1, field(z0))
+    for i in range(2):
+        for j in range(2):
+            torch.testing.assert_close(d2[:, 2 * i + j], mats[j] @ mats[i] @ z0)
+            for k in range(2):
+                torch.testing.assert_close(
+                    d3[:, 4 * i + 2 * j + k], mats[k] @ mats[j] @ mats[i] @ z0
+                )
+
+
+def test_rnn_second_derivative_matches_dense_jacobian():
+    rnn = random_rnn(2, 3, "sigmoid", random_state=0)
+    z0 = rnn.initial_state().detach()
+    jac = torch.autograd.functional.jacobian(rnn.vector_field, z0)  # (m, p, m)
+    expected = torch.einsum("ora,ai->oir", jac, rnn.vector_field(z0)).reshape(5, 9)
+    _, d2 = rnn.iterated_derivatives(2)
+    torch.testing.assert_close(d2, expected)
+
+
+def _spiral_errors(n_paths=8, depth=5):
+    X, _ = make_spirals(n_paths, 100, random_state=0)
+    paths = preprocess_paths(X, scaling="total_variation", time_augment=True)
+    sig = torch.tensor(signature(paths, depth, backend="iisignature"))
+    data = torch.tensor(paths[:, :, :2])
+    errs = []
+    for seed in range(n_paths):
+        rnn = random_rnn(2, 2, "tanh", random_state=seed)
+        with torch.no_grad():
+            exact = rnn.solve_cde(data[seed : seed + 1])
+            approx = rnn.taylor_hidden(sig[seed : seed + 1], depth)
+            euler = rnn.hidden(data[seed : seed + 1])
+        errs.append(
+            [float((approx[k] - exact).norm()) for k in range(depth)]
+            + [float((euler - exact).norm())]
+        )
+    return np.array(errs)
+
+
+def test_taylor_error_decreases_with_depth_on_random_rnns():
+    errs = _spiral_errors()
+    median = np.median(errs[:, :5], axis=0)
+    assert np.all(np.diff(median) < 0), median
+    # Same order as the paper's reference run (2.8e-1 ... 1.5e-3 for N = 1..5).
+    assert 5e-2 < median[0] < 1.0 and median[4] < 1e-2, median
+    assert median[4] < median[0] / 30
+    # The RNN is the Euler scheme of that CDE: close at T = 100.
+    assert np.median(errs[:, 5]) < 1e-2
+
+
+def test_rkhs_norm_and_signature_coefficients_agree():
+    rnn = random_rnn(2, 4, "tanh", random_state=1)
+    coefs = rnn.signature_coefficients(3)
+    assert [c.shape for c in coefs] == [(1, 1), (1, 3), (1, 9), (1, 27)]
+    expected = sum(
+        float((c.detach() ** 2).sum()) / math.factorial(k) ** 2 for k, c in enumerate(coefs)
+    )
+    assert float(rnn.rkhs_norm_squared(3).detach()) == pytest.approx(expected)
+    # F_i for a data channel is (0, e_i): the readout sees none of it at level 1,
+    # and the time channel gives psi's linear part on sigma(W h_0 + b).
+    np.testing.assert_allclose(coefs[1][0, :2].detach().numpy(), 0.0)
+    drift = torch.tanh(rnn.weight_hh @ rnn.h0 + rnn.bias)
+    assert float(coefs[1][0, 2]) == pytest.approx(float(rnn.readout_weight @ drift))
+
+
+def test_residual_rnn_rejects_unknown_activation():
+    with pytest.raises(ValueError, match="activation"):
+        ResidualRNN(2, 3, 1, "relu")
+
+
+# ----------------------------------------------------------------- estimators
+@pytest.fixture(scope="module")
+def spirals():
+    X, y = make_spirals(300, 60, random_state=0)
+    return X[:100], y[:100], X[100:], y[100:]
+
+
+def test_kernel_classifier_separates_spirals(spirals):
+    X, y, Xt, yt = spirals
+    clf = SignatureKernelRNNClassifier(depth=3).fit(X, y)
+    assert clf.score(Xt, yt) > 0.9
+    # Raw points carry no usable signal for a linear model (start angle is random).
+    flat = SignatureKernelRNNClassifier(depth=1, time_augment=False).fit(X, y)
+    assert flat.score(Xt, yt) < 0.75
+    proba = clf.predict_proba(Xt)
+    np.testing.assert_allclose(proba.sum(1), 1.0)
+    np.testing.assert_array_equal(clf.classes_[proba.argmax(1)], clf.predict(Xt))
+
+
+def test_kernel_regressor_is_linear_in_signature_and_kernel_matches_transform():
+    X = make_brownian_paths(80, 30, 2, random_state=4)
+    pre = preprocess_paths(X, scaling=None, time_augment=True)
+    y = signature(pre, 2)[:, 3 + 1] - signature(pre, 2)[:, 3 + 3]  # Levy area
+    model = SignatureKernelRNN(depth=2, alpha=0.0, scaling=None, basepoint=False)
+    model.fit(X, y)
+    assert model.score(X, y) > 1 - 1e-10
+    sig = np.hstack([np.ones((80, 1)), signature(pre, 2)])
+    np.testing.assert_allclose(sig @ model.signature_coef_[0], model.predict(X), atol=1e-8)
+    K = model.kernel(X[:5], X[:7])
+    np.testing.assert_allclose(K, model.transform(X[:5]) @ model.transform(X[:7]).T)
+    np.testing.assert_allclose(model.kernel(X[:5]), K[:, :5])
+    coef = model.signature_coef_[0]
+    weights = [math.factorial(k) for k in (0, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2, 2, 2)]
+    assert model.rkhs_norm_ == pytest.approx(np.linalg.norm(coef / weights))
+
+
+def test_ridge_primal_and_dual_agree():
+    from sktheory.signature._estimators import _ridge
+
+    rng = np.random.default_rng(0)
+    phi, y = rng.normal(size=(10, 4)), rng.normal(size=(10, 1))
+    wide = np.hstack([phi, rng.normal(size=(10, 20))])
+    for features in (phi, wide):
+        p = features.shape[1]
+        expected = np.linalg.solve(features.T @ features + 10 * 0.1 * np.eye(p), features.T @ y)
+        np.testing.assert_allclose(_ridge(features, y, 0.1), expected, atol=1e-10)
+
+
+def test_univariate_2d_input_equals_3d(spirals):
+    X, _, _, _ = spirals
+    uni = X[:, :, 0]
+    y = uni[:, -1] - uni.mean(1)
+    a = SignatureKernelRNN(depth=3).fit(uni, y)
+    b = SignatureKernelRNN(depth=3).fit(uni[:, :, None], y)
+    np.testing.assert_allclose(a.predict(uni), b.predict(uni[:, :, None]))
+    assert a.n_channels_in_ == 1 and a.n_tokens_in_ == 60
+
+
+def test_rnn_solver_fits_and_exposes_its_expansion(spirals):
+    X, y, Xt, yt = spirals
+    params = dict(
+        solver="rnn",
+        depth=3,
+        hidden_size=8,
+        max_iter=25,
+        learning_rate=0.1,
+        batch_size=25,
+        scaling=None,
+        random_state=0,
+    )
+    plain = SignatureKernelRNNClassifier(alpha=0.0, **params).fit(X, y)
+    pen = SignatureKernelRNNClassifier(alpha=0.1, **params).fit(X, y)
+    assert plain.score(Xt, yt) > 0.8 and pen.score(Xt, yt) > 0.6
+    # The penalty shrinks the RKHS norm and keeps the RNN nearer its expansion.
+    assert pen.rkhs_norm_ < plain.rkhs_norm_ / 10
+    cde_error = [np.median(m.taylor_error(Xt[:10], target="cde")[-1]) for m in (pen, plain)]
+    assert cde_error[0] < cde_error[1]
+    # rkhs_norm_ is the norm of signature_coef_ with 1/k! weights.
+    w = pen._weights(3)
+    assert pen.rkhs_norm_ == pytest.approx(np.linalg.norm(pen.signature_coef_ / w))
+    # The expansion at the full depth is <signature_coef_, (1, S)> of the paths.
+    errors = pen.taylor_error(Xt[:10])
+    assert errors.shape == (3, 10)
+    paths = pen._paths(Xt[:10])
+    sig = np.hstack([np.ones((10, 1)), signature(paths, 3)])
+    approx = sig @ pen.signature_coef_[0]
+    np.testing.assert_allclose(
+        np.abs(approx - pen.decision_function(Xt[:10])), errors[-1], atol=1e-10
+    )
+    assert len(pen.history_) == pen.n_iter_ == 25
+
+
+def test_rnn_regressor_is_reproducible_and_standardises_targets():
+    X = make_brownian_paths(30, 12, 2, random_state=5)
+    y = 100 + 10 * X[:, -1, 0]
+    params = dict(solver="rnn", depth=2, hidden_size=4, max_iter=30, random_state=3)
+    a = SignatureKernelRNN(**params).fit(X, y)
+    b = SignatureKernelRNN(**params).fit(X, y)
+    np.testing.assert_array_equal(a.predict(X), b.predict(X))
+    assert abs(a.predict(X).mean() - 100) < 5
+    # signature_coef_ level 0 is psi(h_0) on the original target scale.
+    assert a.signature_coef_.shape == (1, 1 + 3 + 9)
+    c = SignatureKernelRNN(**{**params, "random_state": 4}).fit(X, y)
+    assert not np.array_equal(a.rnn_weights_["weight_hh"], c.rnn_weights_["weight_hh"])
+
+
+@pytest.mark.parametrize(
+    "model",
+    [
+        SignatureKernelRNNClassifier(depth=3),
+        SignatureKernelRNNClassifier(
+            solver="rnn", depth=2, hidden_size=4, max_iter=5, random_state=0
+        ),
+        SignatureKernelRNN(depth=3),
+    ],
+    ids=["kernel-classifier", "rnn-classifier", "kernel-regressor"],
+)
+def test_pickle_round_trip_gives_identical_predictions(model, spirals):
+    X, y, Xt, _ = spirals
+    model = clone(model).fit(X[:40], y[:40])
+    restored = pickle.loads(pickle.dumps(model))
+    np.testing.assert_array_equal(restored.predict(Xt), model.predict(Xt))
+    if hasattr(model, "decision_function"):
+        np.testing.assert_array_equal(restored.decision_function(Xt), model.decision_function(Xt))
+
+
+def test_multiclass_and_string_labels():
+    X, y = make_spirals(120, 30, random_state=1)
+    X[:40] *= 3.0
+    labels = np.where(y == 1, "cw", "ccw").astype(object)
+    labels[:40] = "big"
+    clf = SignatureKernelRNNClassifier(depth=3, scaling=None).fit(X, labels)
+    assert set(clf.classes_) == {"big", "ccw", "cw"}
+    assert clf.decision_function(X).shape == (120, 3)
+    assert clf.score(X, labels) > 0.9
+
+
+def test_bad_input_is_refused_with_clear_errors(spirals):
+    X, y, _, _ = spirals
+    with pytest.raises(ValueError, match="NaN"):
+        bad = X.copy()
+        bad[0, 0, 0] = np.nan
+        SignatureKernelRNN().fit(bad, y)
+    with pytest.raises(ValueError, match="3 dimensions|dimensions"):
+        SignatureKernelRNN().fit(X[:, :, :, None], y)
+    with pytest.raises(ValueError, match="0 sample"):
+        SignatureKernelRNN().fit(X[:0], y[:0])
+    with pytest.raises(ValueError, match="requires y"):
+        SignatureKernelRNN().fit(X, None)
+    with pytest.raises(ValueError, match="time_augment=True"):
+        SignatureKernelRNN(solver="rnn", time_augment=False).fit(X, y)
+    with pytest.raises(ValueError, match="depth"):
+        SignatureKernelRNN(depth=0).fit(X, y)
+    with pytest.raises(ValueError, match="solver"):
+        SignatureKernelRNN(solver="svm").fit(X, y)
+    model = SignatureKernelRNN(depth=2).fit(X, y)
+    with pytest.raises(ValueError, match="expecting 120 features"):
+        model.predict(X[:, :30])
+    with pytest.raises(ValueError, match="solver='rnn'"):
+        model.taylor_error(X)
+    rnn = SignatureKernelRNN(solver="rnn", depth=2, hidden_size=2, max_iter=2).fit(X, y)
+    with pytest.raises(ValueError, match="target must be"):
+        rnn.taylor_error(X, target="ode")
+
+
+def test_make_spirals_follows_the_paper():
+    X, y = make_spirals(10, 50, shuffle=False, random_state=0)
+    assert X.shape == (10, 50, 2) and y.tolist() == [1] * 5 + [0] * 5
+    radius = np.linalg.norm(X, axis=2)
+    assert np.all(radius <= 1 + 1e-12) and np.all(np.diff(radius, axis=1) <= 1e-12)
+    # Mirrored spirals turn clockwise: the Levy area of label 1 is negative.
+    area = signature(X, 2)[:, 3] - signature(X, 2)[:, 4]
+    assert np.all(area[y == 1] <= 0) and np.all(area[y == 0] >= 0)
+    with pytest.raises(ValueError, match="n_points"):
+        make_spirals(5, 1)
+    with pytest.raises(ValueError, match="n_samples"):
+        make_spirals(0)
+    with pytest.raises(ValueError, match="n_channels"):
+        make_brownian_paths(2, 5, 0)
+
+
+# The RNN solver through scikit-learn's checks (the kernel solver runs in
+# tests/test_common.py with default solver).
+@parametrize_with_checks(
+    [
+        SignatureKernelRNN(solver="rnn", depth=2, hidden_size=3, max_iter=3),
+        SignatureKernelRNNClassifier(solver="rnn", depth=2, hidden_size=3, max_iter=3),
+    ],
+    expected_failed_checks=lambda est: (
+        {"check_classifiers_train": "3 epochs of a tiny RNN do not reach 83% accuracy"}
+        if isinstance(est, SignatureKernelRNNClassifier)
+        else {}
+    ),
+)
+def test_rnn_solver_passes_sklearn_checks(estimator, check):
+    check(estimator)
