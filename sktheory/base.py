@@ -189,7 +189,9 @@ class TorchEstimator(BaseEstimator):
         agree; ``n_channels_in_`` and ``n_tokens_in_`` record the sequence shape.
         """
         dtype = [np.float64, np.float32]
-        if np.ndim(X) >= 3:
+        # np.ndim would call __array_function__, which some array-likes refuse.
+        ndim = X.ndim if hasattr(X, "ndim") else np.asarray(X).ndim
+        if ndim >= 3:
             X = check_array(X, allow_nd=True, dtype=dtype, estimator=self, input_name="X")
             if X.ndim != 3:
                 raise ValueError(
