@@ -44,7 +44,7 @@ import numpy as np
 import torch
 from scipy.special import erf as _erf
 from sklearn.base import RegressorMixin, _fit_context
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted
 
 from sktheory.base import TorchEstimator
@@ -524,6 +524,16 @@ class SingleLocationRegressor(RegressorMixin, TorchEstimator):
         tags.regressor_tags.poor_score = True
         return tags
 
+    def _sequences(self, X: Any, y: Any = None, *, reset: bool) -> Any:
+        """``_validate_sequences`` that also accepts array-likes without ``ndim``.
+
+        The base calls ``np.ndim`` first, which objects that only implement
+        ``__array__`` refuse; convert those to an array up front.
+        """
+        if not hasattr(X, "ndim") and not isinstance(X, list | tuple):
+            X = np.asarray(X)
+        return self._validate_sequences(X, y, reset=reset, n_tokens=self.n_tokens)
+
     def _temperature_at(self, step: int) -> float:
         return self.temperature / (1.0 + self.temperature_decay * step)
 
@@ -541,7 +551,7 @@ class SingleLocationRegressor(RegressorMixin, TorchEstimator):
         -------
         self : SingleLocationRegressor
         """
-        X, y = self._validate_sequences(X, y, reset=True, n_tokens=self.n_tokens)
+        X, y = self._sequences(X, y, reset=True)
         gen = self._init_torch()
         n, _, d = X.shape
         Xt, yt = self._to_tensor(X), self._to_tensor(y)
@@ -635,7 +645,7 @@ class SingleLocationRegressor(RegressorMixin, TorchEstimator):
         ndarray of shape (n_samples,)
         """
         check_is_fitted(self)
-        X = self._validate_sequences(X, reset=False, n_tokens=self.n_tokens)
+        X = self._sequences(X, reset=False)
         return self._finite_output(self.scale_ * self._raw(X) + self.intercept_)
 
     def attention(self, X: Any) -> np.ndarray:
@@ -653,7 +663,7 @@ class SingleLocationRegressor(RegressorMixin, TorchEstimator):
         ndarray of shape (n_samples, n_tokens)
         """
         check_is_fitted(self)
-        X = self._validate_sequences(X, reset=False, n_tokens=self.n_tokens)
+        X = self._sequences(X, reset=False)
         return self._finite_output(self._weights(X))
 
     def locate(self, X: Any) -> np.ndarray:
@@ -668,7 +678,7 @@ class SingleLocationRegressor(RegressorMixin, TorchEstimator):
         ndarray of shape (n_samples,), dtype int
         """
         check_is_fitted(self)
-        X = self._validate_sequences(X, reset=False, n_tokens=self.n_tokens)
+        X = self._sequences(X, reset=False)
         return np.argmax(np.abs(np.asarray(X, dtype=np.float64) @ self.key_), axis=1)
 
     def overlaps(self, k_star: Any, v_star: Any) -> dict[str, float]:

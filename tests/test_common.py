@@ -12,7 +12,9 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 from sktheory.discovery import all_estimators
 
 # Test-sized parameters, by estimator name: small models, few iterations.
-FAST_PARAMS: dict[str, dict] = {}
+FAST_PARAMS: dict[str, dict] = {
+    "SingleLocationRegressor": {"max_iter": 20, "batch_size": 16, "random_state": 0},
+}
 
 # {estimator name: {check name: reason}}.
 EXPECTED_FAILED_CHECKS: dict[str, dict[str, str]] = {}
