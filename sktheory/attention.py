@@ -112,7 +112,7 @@ def zeta(t: Any, s: Any) -> np.ndarray:
     Examples
     --------
     >>> import numpy as np
-    >>> round(float(zeta(0.0, 1.0)), 6) == round(2 / np.pi * np.arcsin(2 / 3), 6)
+    >>> bool(np.isclose(zeta(0.0, 1.0), 2 / np.pi * np.arcsin(2 / 3)))
     True
     >>> round(float(zeta(50.0, 1.0)), 6)
     1.0
@@ -217,8 +217,8 @@ def population_risk(
     kappa, nu, theta, eta, rho : float or array-like
         ``<k, k*>``, ``<v, v*>``, ``<v, k*>``, ``<k, v*>``, ``<k, v>``
         (broadcast together); see :func:`overlaps`.
-    temperature : float
-        ``lambda > 0``.
+    temperature : float or array-like
+        ``lambda > 0`` (broadcast with the overlaps).
     n_features : int
         Token dimension ``d`` (the relevant token's mean is ``sqrt(d / 2) k*``).
     n_tokens : int
@@ -249,11 +249,12 @@ def population_risk(
     >>> bool(r < r_lin)
     True
     """
-    if not temperature > 0:
+    temperature = np.asarray(temperature, dtype=np.float64)
+    if not np.all(temperature > 0):
         raise ValueError(f"temperature must be > 0, got {temperature}.")
     ETT, ETY = _moments(
         *(np.asarray(x, dtype=np.float64) for x in (kappa, nu, theta, eta, rho)),
-        temperature=float(temperature),
+        temperature=temperature,
         n_features=n_features,
         n_tokens=n_tokens,
         gamma=float(gamma),
@@ -466,12 +467,12 @@ class SingleLocationRegressor(RegressorMixin, TorchEstimator):
     ...     2000, n_tokens=5, n_features=20, return_truth=True, random_state=0
     ... )
     >>> model = SingleLocationRegressor(
-    ...     temperature=1.0, temperature_decay=1e-3, learning_rate=0.02,
-    ...     batch_size=32, max_iter=800, random_state=0,
+    ...     temperature=1.0, temperature_decay=1e-2, learning_rate=0.05,
+    ...     batch_size=32, max_iter=600, random_state=0,
     ... ).fit(X, y)
-    >>> bool(abs(model.key_ @ k_star) > 0.95)
+    >>> bool(abs(model.key_ @ k_star) > 0.9)
     True
-    >>> bool((model.locate(X) == pos).mean() > 0.95)
+    >>> bool((model.locate(X) == pos).mean() > 0.9)
     True
     """
 
@@ -723,13 +724,16 @@ class SingleLocationRegressor(RegressorMixin, TorchEstimator):
         }
 
 
-# Settings that align k and v at d = 80, L = 10 from the sphere in about a
-# second (larger batches and steps than the paper's 5 and 1e-3, a faster
-# temperature decay; see tests/test_attention.py and the example).
+# A short schedule for d = 80, L = 10 (2000 steps, a few seconds): larger
+# batches and steps than the paper's 5 and 1e-3 and a faster temperature decay.
+# It reached |kappa|, |nu| > 0.99 on 6 of 8 seeds tried; the other two ended in
+# the swapped point k = +-v*, v = +-k*, which at small temperature (and with a
+# fitted output scale) predicts about as well. Longer schedules (closer to the
+# paper's lr / decay ratio of 10) make that rarer.
 _FAST_ALIGN = {
-    "temperature": 2.0,
+    "temperature": 1.0,
     "temperature_decay": 1e-2,
-    "learning_rate": 0.02,
-    "batch_size": 32,
+    "learning_rate": 0.05,
+    "batch_size": 64,
     "max_iter": 2000,
 }

@@ -121,6 +121,14 @@ def test_population_risk_at_truth_is_background_plus_gain_error():
     assert r == pytest.approx(expected, rel=1e-12)
 
 
+def test_population_risk_has_the_sign_symmetry():
+    # T(k, v) = T(-k, -v) flips kappa, nu, theta, eta and keeps rho.
+    kw = {"temperature": 0.7, "n_features": 10, "n_tokens": 4, "noise": 0.1}
+    r = population_risk(0.3, -0.5, 0.2, 0.4, -0.1, **kw)
+    assert population_risk(-0.3, 0.5, -0.2, -0.4, -0.1, **kw) == pytest.approx(r, rel=1e-12)
+    assert population_risk(0.3, 0.5, 0.2, 0.4, -0.1, **kw) != pytest.approx(r, rel=1e-3)
+
+
 def test_population_risk_rejects_bad_arguments():
     with pytest.raises(ValueError, match="temperature"):
         population_risk(1, 1, 0, 0, 0, temperature=0.0, n_features=4, n_tokens=2)
@@ -246,16 +254,8 @@ def test_fit_aligns_with_the_truth_and_reaches_the_oracle_risk(aligned):
     assert excess < oracle + 0.02
     assert excess < 0.5 * linear_baseline_risk(10)
     # The closed form at the fitted overlaps and scale predicts the test risk.
-    s = 1 if o["kappa"] > 0 else -1  # T(k, v) = T(-k, -v)
-    fitted = population_risk(
-        s * o["kappa"],
-        s * o["nu"],
-        s * o["theta"],
-        s * o["eta"],
-        o["rho"],
-        **kw,
-        scale=model.scale_,
-    )
+    names = ("kappa", "nu", "theta", "eta", "rho")
+    fitted = population_risk(*(o[k] for k in names), **kw, scale=model.scale_)
     assert excess == pytest.approx(fitted, abs=0.02)
 
 
