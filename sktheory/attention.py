@@ -552,6 +552,10 @@ class SingleLocationRegressor(RegressorMixin, TorchEstimator):
         -------
         self : SingleLocationRegressor
         """
+        if y is None:
+            raise ValueError(
+                f"{type(self).__name__} requires y to be passed, but the target y is None."
+            )
         X, y = self._sequences(X, y, reset=True)
         gen = self._init_torch()
         n, _, d = X.shape

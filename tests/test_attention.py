@@ -363,6 +363,8 @@ def test_bad_input_raises_clear_errors():
     bad[0, 1, 2] = np.inf
     with pytest.raises(ValueError, match="infinity"):
         model.fit(bad, y)
+    with pytest.raises(ValueError, match="requires y"):
+        model.fit(X, None)
     with pytest.raises(ValueError, match="0 sample"):
         model.fit(X[:0], y[:0])
     for lam in (0.0, -1.0):
