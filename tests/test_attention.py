@@ -336,7 +336,9 @@ def test_output_scale_and_intercept_are_least_squares():
 def test_2d_and_3d_inputs_give_the_same_model_and_pickle():
     X, y = make_single_location(100, 4, 6, random_state=0)
     params = {"max_iter": 50, "batch_size": 8, "random_state": 3}
+    threads = torch.get_num_threads()
     m3 = SingleLocationRegressor(**params).fit(X, y)
+    assert torch.get_num_threads() == threads  # the one-thread fit restores it
     m2 = SingleLocationRegressor(n_tokens=4, **params).fit(X.reshape(100, -1), y)
     np.testing.assert_allclose(m2.key_, m3.key_)
     assert m2.n_features_in_ == m3.n_features_in_ == 24
