@@ -1,6 +1,13 @@
 """sktheory: deep-learning-theory papers as scikit-learn estimators."""
 
 from sktheory._version import __version__
+from sktheory.attention import (
+    SingleLocationRegressor,
+    bayes_oracle_attention,
+    bayes_oracle_predict,
+    linear_baseline_risk,
+    population_risk,
+)
 from sktheory.base import (
     DivergenceError,
     DivergenceWarning,
@@ -24,5 +31,10 @@ __all__ = [
     "simulate_two_timescale_limit",
     "SignatureKernelRNN",
     "SignatureKernelRNNClassifier",
+    "SingleLocationRegressor",
     "__version__",
+    "bayes_oracle_attention",
+    "bayes_oracle_predict",
+    "linear_baseline_risk",
+    "population_risk",
 ]

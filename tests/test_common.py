@@ -25,6 +25,7 @@ FAST_PARAMS: dict[str, dict] = {
     "DeepLinearRegressor": {"depth": 3, "max_iter": 300, "random_state": 0},
     "SignatureKernelRNN": {"depth": 2},
     "SignatureKernelRNNClassifier": {"depth": 2},
+    "SingleLocationRegressor": {"max_iter": 20, "batch_size": 16, "random_state": 0},
 }
 
 # {estimator name: {check name: reason}}.

@@ -1,5 +1,6 @@
 """Data generators for the papers' synthetic settings, one ``make_*`` per paper."""
 
+from sktheory.datasets._attention import make_single_location
 from sktheory.datasets._deep_linear import make_deep_linear_regression
 from sktheory.datasets._signature import make_brownian_paths, make_spirals
 from sktheory.datasets._two_timescale import PiecewiseConstant, make_piecewise_constant
@@ -9,5 +10,6 @@ __all__ = [
     "make_brownian_paths",
     "make_deep_linear_regression",
     "make_piecewise_constant",
+    "make_single_location",
     "make_spirals",
 ]

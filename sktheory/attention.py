@@ -1,0 +1,763 @@
+"""Single-location regression with a one-layer attention predictor.
+
+Implements "Attention layers provably solve single-location regression"
+(ICLR 2025): the predictor ``T(X) = sum_l erf(lambda <X_l, k>) <X_l, v>``
+trained by projected (Riemannian) SGD on the unit sphere, its closed-form
+population risk in the five overlaps, and the two baselines the paper contrasts
+(the Bayes-optimal softmax attention and the best linear predictor).
+
+Population risk (derivation, used by :func:`population_risk`)
+--------------------------------------------------------------
+Write ``mu = sqrt(d / 2)``, ``a = lambda mu kappa``, ``b = lambda gamma`` and
+``z ~ N(0, 1)``. For ``E0, E1, E2 = E[erf(a + b z) z^j]`` (j = 0, 1, 2) and
+``F0, F1, F2 = E[erf(a + b z)^2 z^j]`` Gaussian integration by parts gives
+``E0 = erf(a c)``, ``E1 = b c erf'(a c)``, ``E2 = E0 + b^2 c^2 erf''(a c)`` with
+``c = 1 / sqrt(1 + 2 b^2)``, and ``F0 = zeta(a, b)``, ``F1 = b zeta'(a, b)``,
+``F2 = zeta(a, b) + b^2 zeta''(a, b)`` where ``zeta(t, s) = E[erf(t + s z)^2]``
+and ``'`` differentiates in ``t``. ``zeta'`` and ``zeta''`` are closed forms
+(``zeta'(t, s) = 2 c erf'(c t) erf(c' t)``, ``c' = c / sqrt(1 + 4 s^2)``) and
+``zeta(t, s) = zeta(0, s) + int_0^t zeta'`` with
+``zeta(0, s) = (2 / pi) arcsin(2 s^2 / (1 + 2 s^2))``; the integral is done by
+Gauss-Legendre quadrature. Conditioning on the latent position, the relevant
+token contributes ``A = erf(lambda <X_J0, k>) <X_J0, v>`` and each of the
+``L - 1`` others an independent ``B`` with
+``E[B] = rho lambda c_0 2 / sqrt(pi)`` and
+``E[B^2] = zeta(0, lambda) + rho^2 lambda^2 zeta''(0, lambda)``
+(``c_0 = 1 / sqrt(1 + 2 lambda^2)``). With
+
+* ``E[T Y] = gamma (mu theta eta E1 + gamma rho eta E2 + gamma (nu - rho eta) E0)``,
+* ``E[A] = mu theta E0 + gamma rho E1``,
+* ``E[A^2] = mu^2 theta^2 F0 + 2 mu theta gamma rho F1 + gamma^2 rho^2 F2
+  + gamma^2 (1 - rho^2) F0``,
+* ``E[T^2] = E[A^2] + 2 (L - 1) E[A] E[B] + (L - 1) E[B^2] + (L - 1)(L - 2) E[B]^2``,
+
+the risk of ``c T`` is ``c^2 E[T^2] - 2 c E[T Y] + gamma^2 + epsilon^2``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from collections.abc import Iterator
+from numbers import Integral, Real
+from typing import Any
+
+import numpy as np
+import torch
+from scipy.special import erf as _erf
+from sklearn.base import RegressorMixin, _fit_context
+from sklearn.utils._param_validation import Interval
+from sklearn.utils.validation import check_is_fitted
+
+from sktheory.base import TorchEstimator
+
+__all__ = [
+    "SingleLocationRegressor",
+    "bayes_oracle_attention",
+    "bayes_oracle_predict",
+    "linear_baseline_risk",
+    "overlaps",
+    "population_risk",
+    "zeta",
+]
+
+_SQRT_PI = math.sqrt(math.pi)
+_GL_NODES, _GL_WEIGHTS = np.polynomial.legendre.leggauss(96)
+
+
+# --------------------------------------------------------------------- closed forms
+def _erf1(x: Any) -> Any:
+    """First derivative of erf."""
+    return 2.0 / _SQRT_PI * np.exp(-np.square(x))
+
+
+def _erf2(x: Any) -> Any:
+    """Second derivative of erf."""
+    return -2.0 * x * _erf1(x)
+
+
+def _zeta_t(t: Any, s: Any) -> Any:
+    """d/dt E[erf(t + s Z)^2]."""
+    c = 1.0 / np.sqrt(1.0 + 2.0 * s**2)
+    c2 = c / np.sqrt(1.0 + 4.0 * s**2)
+    return 2.0 * c * _erf1(c * t) * _erf(c2 * t)
+
+
+def _zeta_tt(t: Any, s: Any) -> Any:
+    """d^2/dt^2 E[erf(t + s Z)^2]."""
+    c = 1.0 / np.sqrt(1.0 + 2.0 * s**2)
+    c2 = c / np.sqrt(1.0 + 4.0 * s**2)
+    return 2.0 * c * (c * _erf2(c * t) * _erf(c2 * t) + c2 * _erf1(c * t) * _erf1(c2 * t))
+
+
+def zeta(t: Any, s: Any) -> np.ndarray:
+    """The paper's ``zeta(t, s) = E[erf(t + s Z)^2]`` for ``Z ~ N(0, 1)``.
+
+    Computed as ``zeta(0, s) + int_0^t d zeta / dt`` with the closed forms
+    ``zeta(0, s) = (2 / pi) arcsin(2 s^2 / (1 + 2 s^2))`` and
+    ``d zeta / dt = 2 c erf'(c t) erf(c t / sqrt(1 + 4 s^2))``,
+    ``c = 1 / sqrt(1 + 2 s^2)``; the integral uses 96-point Gauss-Legendre
+    quadrature (the integrand is smooth on the scale ``1 / c >= 1``; the
+    interval is cut at ``|t| = 12 / c``, beyond which the integrand is below
+    ``1e-62``).
+
+    Parameters
+    ----------
+    t, s : float or array-like
+        Shift and scale; broadcast together.
+
+    Returns
+    -------
+    ndarray
+        ``zeta(t, s)`` with the broadcast shape.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> bool(np.isclose(zeta(0.0, 1.0), 2 / np.pi * np.arcsin(2 / 3)))
+    True
+    >>> round(float(zeta(50.0, 1.0)), 6)
+    1.0
+    """
+    t, s = np.broadcast_arrays(np.asarray(t, float), np.asarray(s, float))
+    c = 1.0 / np.sqrt(1.0 + 2.0 * s**2)
+    upper = np.minimum(np.abs(t), 12.0 / c)
+    # Nodes mapped from [-1, 1] to [0, upper]; zeta is even in t.
+    u = (upper[..., None] / 2.0) * (_GL_NODES + 1.0)
+    integral = (upper / 2.0) * np.sum(_GL_WEIGHTS * _zeta_t(u, s[..., None]), axis=-1)
+    base = 2.0 / math.pi * np.arcsin(2.0 * s**2 / (1.0 + 2.0 * s**2))
+    return base + integral
+
+
+def overlaps(k: Any, v: Any, k_star: Any, v_star: Any) -> dict[str, float]:
+    """The five overlaps of ``(k, v)`` with the truth ``(k*, v*)``.
+
+    Parameters
+    ----------
+    k, v, k_star, v_star : array-like of shape (n_features,)
+        Unit vectors.
+
+    Returns
+    -------
+    dict
+        ``kappa = <k, k*>``, ``nu = <v, v*>``, ``theta = <v, k*>``,
+        ``eta = <k, v*>``, ``rho = <k, v>`` and
+        ``distance_to_manifold = sqrt(theta^2 + eta^2 + rho^2)``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> e = np.eye(3)
+    >>> overlaps(e[0], e[1], e[0], e[1])["kappa"]
+    1.0
+    """
+    k, v, ks, vs = (np.asarray(a, dtype=np.float64).ravel() for a in (k, v, k_star, v_star))
+    out = {
+        "kappa": float(k @ ks),
+        "nu": float(v @ vs),
+        "theta": float(v @ ks),
+        "eta": float(k @ vs),
+        "rho": float(k @ v),
+    }
+    out["distance_to_manifold"] = math.sqrt(out["theta"] ** 2 + out["eta"] ** 2 + out["rho"] ** 2)
+    return out
+
+
+def _moments(kappa, nu, theta, eta, rho, temperature, n_features, n_tokens, gamma):
+    """E[T^2] and E[T Y] of the predictor under the data model (module docstring)."""
+    lam, L = temperature, n_tokens
+    mu = math.sqrt(n_features / 2.0)
+    a, b = lam * mu * kappa, lam * gamma
+    c = 1.0 / np.sqrt(1.0 + 2.0 * b**2)
+    E0 = _erf(a * c)
+    E1 = b * c * _erf1(a * c)
+    E2 = E0 + b**2 * c**2 * _erf2(a * c)
+    F0 = zeta(a, b)
+    F1 = b * _zeta_t(a, b)
+    F2 = F0 + b**2 * _zeta_tt(a, b)
+    EB = rho * lam * 2.0 / _SQRT_PI / np.sqrt(1.0 + 2.0 * lam**2)
+    EB2 = zeta(0.0, lam) + rho**2 * lam**2 * _zeta_tt(0.0, lam)
+    EA = mu * theta * E0 + gamma * rho * E1
+    EA2 = (
+        mu**2 * theta**2 * F0
+        + 2.0 * mu * theta * gamma * rho * F1
+        + gamma**2 * rho**2 * F2
+        + gamma**2 * (1.0 - rho**2) * F0
+    )
+    ETT = EA2 + 2.0 * (L - 1) * EA * EB + (L - 1) * EB2 + (L - 1) * (L - 2) * EB**2
+    ETY = gamma * (mu * theta * eta * E1 + gamma * rho * eta * E2 + gamma * (nu - rho * eta) * E0)
+    return ETT, ETY
+
+
+def population_risk(
+    kappa: Any,
+    nu: Any,
+    theta: Any,
+    eta: Any,
+    rho: Any,
+    *,
+    temperature: float,
+    n_features: int,
+    n_tokens: int,
+    gamma: float = math.sqrt(0.5),
+    noise: float = 0.0,
+    scale: float | str = 1.0,
+) -> np.ndarray:
+    """Closed-form population risk of ``scale * T(X)`` on single-location data.
+
+    The risk ``E[(scale * T(X) - Y)^2]`` under the model of
+    :func:`sktheory.datasets.make_single_location`, as a function of the five
+    overlaps (the paper's Theorem 1; the derivation is in this module's
+    docstring). With ``noise=0`` it is the excess risk.
+
+    Parameters
+    ----------
+    kappa, nu, theta, eta, rho : float or array-like
+        ``<k, k*>``, ``<v, v*>``, ``<v, k*>``, ``<k, v*>``, ``<k, v>``
+        (broadcast together); see :func:`overlaps`.
+    temperature : float or array-like
+        ``lambda > 0`` (broadcast with the overlaps).
+    n_features : int
+        Token dimension ``d`` (the relevant token's mean is ``sqrt(d / 2) k*``).
+    n_tokens : int
+        Sequence length ``L``.
+    gamma : float, default=sqrt(0.5)
+        Standard deviation of the relevant token.
+    noise : float, default=0.0
+        Standard deviation of the label noise; ``noise**2`` is added.
+    scale : float or "optimal", default=1.0
+        Output scale ``c``; 1 is the paper's predictor, ``"optimal"`` uses the
+        risk-minimising ``c = E[T Y] / E[T^2]`` (what
+        :class:`SingleLocationRegressor` fits on data).
+
+    Returns
+    -------
+    ndarray
+        The risk, with the broadcast shape of the overlaps.
+
+    See Also
+    --------
+    linear_baseline_risk : Excess risk of the best linear predictor.
+    bayes_oracle_predict : The Bayes-optimal predictor.
+
+    Examples
+    --------
+    >>> r = population_risk(1, 1, 0, 0, 0, temperature=0.1, n_features=80, n_tokens=10)
+    >>> r_lin = linear_baseline_risk(10, gamma=0.5**0.5)
+    >>> bool(r < r_lin)
+    True
+    """
+    temperature = np.asarray(temperature, dtype=np.float64)
+    if not np.all(temperature > 0):
+        raise ValueError(f"temperature must be > 0, got {temperature}.")
+    ETT, ETY = _moments(
+        *(np.asarray(x, dtype=np.float64) for x in (kappa, nu, theta, eta, rho)),
+        temperature=temperature,
+        n_features=n_features,
+        n_tokens=n_tokens,
+        gamma=float(gamma),
+    )
+    if isinstance(scale, str):
+        if scale != "optimal":
+            raise ValueError(f"scale must be a number or 'optimal', got {scale!r}.")
+        return gamma**2 + noise**2 - np.square(ETY) / ETT
+    return scale**2 * ETT - 2.0 * scale * ETY + gamma**2 + noise**2
+
+
+def linear_baseline_risk(n_tokens: int, gamma: float = math.sqrt(0.5), noise: float = 0.0) -> float:
+    """Risk of the best linear predictor of ``y`` from the flattened sequence.
+
+    With a uniform latent position the best linear predictor is
+    ``c sum_l <X_l, v*>`` with ``c = gamma^2 / (gamma^2 + L - 1)``; its excess
+    risk is ``gamma^2 - gamma^4 / (gamma^2 + L - 1)``, which does not vanish as
+    the dimension grows.
+
+    Parameters
+    ----------
+    n_tokens : int
+        Sequence length ``L``.
+    gamma : float, default=sqrt(0.5)
+        Standard deviation of the relevant token.
+    noise : float, default=0.0
+        Label-noise standard deviation (``noise**2`` is added).
+
+    Returns
+    -------
+    float
+
+    Examples
+    --------
+    >>> round(linear_baseline_risk(10, gamma=0.5**0.5), 4)
+    0.4737
+    """
+    g2 = gamma**2
+    return float(g2 - g2**2 / (g2 + n_tokens - 1) + noise**2)
+
+
+def bayes_oracle_attention(X: Any, k_star: Any, gamma: float = math.sqrt(0.5)) -> np.ndarray:
+    """Posterior probability of each token being the relevant one.
+
+    The Bayes posterior of the latent position is a softmax over tokens of the
+    scores ``s_l = -||X_l - sqrt(d/2) k*||^2 / (2 gamma^2) + ||X_l||^2 / 2``
+    (the log-likelihood ratio of the relevant and the background token laws).
+
+    Parameters
+    ----------
+    X : array-like of shape (n_samples, n_tokens, n_features)
+    k_star : array-like of shape (n_features,)
+    gamma : float, default=sqrt(0.5)
+
+    Returns
+    -------
+    ndarray of shape (n_samples, n_tokens)
+        Rows sum to one.
+
+    Examples
+    --------
+    >>> from sktheory.datasets import make_single_location
+    >>> X, y, k, v, pos = make_single_location(50, return_truth=True, random_state=0)
+    >>> bool((bayes_oracle_attention(X, k).argmax(1) == pos).all())
+    True
+    """
+    X = np.asarray(X, dtype=np.float64)
+    k_star = np.asarray(k_star, dtype=np.float64)
+    d = X.shape[-1]
+    diff = X - math.sqrt(d / 2.0) * k_star
+    scores = -np.sum(diff**2, axis=-1) / (2.0 * gamma**2) + np.sum(X**2, axis=-1) / 2.0
+    scores -= scores.max(axis=1, keepdims=True)
+    weights = np.exp(scores)
+    return weights / weights.sum(axis=1, keepdims=True)
+
+
+def bayes_oracle_predict(
+    X: Any, k_star: Any, v_star: Any, gamma: float = math.sqrt(0.5)
+) -> np.ndarray:
+    """Bayes-optimal prediction ``E[Y | X] = sum_l p_l <X_l, v*>``.
+
+    ``p`` is :func:`bayes_oracle_attention`: a softmax attention that knows
+    ``k*``, ``v*`` and ``gamma``. Its risk is the smallest possible; the excess
+    risk over ``noise**2`` is near 0 on the paper's settings.
+
+    Parameters
+    ----------
+    X : array-like of shape (n_samples, n_tokens, n_features)
+    k_star, v_star : array-like of shape (n_features,)
+    gamma : float, default=sqrt(0.5)
+
+    Returns
+    -------
+    ndarray of shape (n_samples,)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sktheory.datasets import make_single_location
+    >>> X, y, k, v, _ = make_single_location(200, return_truth=True, random_state=0)
+    >>> bool(np.mean((bayes_oracle_predict(X, k, v) - y) ** 2) < 0.05)
+    True
+    """
+    X = np.asarray(X, dtype=np.float64)
+    p = bayes_oracle_attention(X, k_star, gamma)
+    return np.einsum("nl,nl->n", p, X @ np.asarray(v_star, dtype=np.float64))
+
+
+# ------------------------------------------------------------------------ estimator
+@contextlib.contextmanager
+def _single_thread(device: torch.device) -> Iterator[None]:
+    """Run torch on one CPU thread, then restore the previous setting.
+
+    Each SGD step works on a few thousand numbers: splitting a gather or a
+    matmul of that size over threads costs more than it saves, and on a
+    loaded 2-core machine the fit ran 14 times slower with 2 threads.
+    """
+    previous = torch.get_num_threads()
+    if device.type == "cpu":
+        torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
+class SingleLocationRegressor(RegressorMixin, TorchEstimator):
+    """Attention predictor for single-location regression.
+
+    Fits ``T(X) = sum_l erf(lambda <X_l, k>) <X_l, v>`` on sequences ``X`` of
+    ``n_tokens`` tokens: a one-layer self-attention read at one position, with
+    rank-one key-query map ``k`` and value map ``v`` (both unit vectors) and
+    softmax replaced by an elementwise ``erf``. ``k`` and ``v`` start uniform on
+    the sphere and follow projected (Riemannian) minibatch SGD on the squared
+    loss: each step samples ``batch_size`` training sequences (epochs of
+    shuffled batches), takes the gradients at the current ``(k, v)``, projects
+    each on the tangent space of the sphere, steps, and renormalises. The
+    temperature follows ``lambda_t = temperature / (1 + temperature_decay t)``;
+    the decay is what lets the sphere initialisation escape the "swapped"
+    spurious point ``k = -v*``.
+
+    Output scale. ``k`` and ``v`` are trained as in the paper, with output
+    scale 1 (``v`` unit norm) on ``y`` minus its mean (when
+    ``fit_intercept``). The paper's ``y`` has the scale of the tokens; real
+    targets need not, so after training ``scale_`` and ``intercept_`` are the
+    least-squares fit of ``y`` on ``T(X)`` over the training set and
+    ``predict`` returns ``scale_ * T(X) + intercept_``. With
+    ``fit_output_scale=False`` the scale is 1 (the paper's predictor). If the
+    target's scale is far from the tokens', standardise it (for instance with
+    :class:`~sklearn.compose.TransformedTargetRegressor`) so that the training
+    of ``k`` and ``v`` sees comparable magnitudes.
+
+    Parameters
+    ----------
+    n_tokens : int or None, default=None
+        How to read 2-D input ``(n_samples, p)``: as ``n_tokens`` tokens of
+        ``p / n_tokens`` features, or as ``p`` tokens of one feature when None.
+        3-D input ``(n_samples, n_tokens, n_features)`` is used as is (and must
+        have ``n_tokens`` tokens when it is set).
+    temperature : float, default=1.0
+        Initial temperature ``lambda_0 > 0``.
+    temperature_decay : float, default=1e-2
+        Schedule ``lambda_t = lambda_0 / (1 + temperature_decay * t)``; 0 keeps
+        the temperature fixed.
+    learning_rate : float, default=0.05
+        Step size of the projected gradient steps. The largest stable step
+        shrinks roughly like ``1 / n_features`` (the curvature along ``<v, k*>``
+        grows like ``d``); the default suits ``d`` up to about 100.
+    batch_size : int, default=64
+        Sequences per SGD step (capped at the training-set size).
+    max_iter : int, default=2000
+        Number of SGD steps.
+    fit_intercept : bool, default=True
+        Centre ``y`` for training and fit an intercept.
+    fit_output_scale : bool, default=True
+        Fit the scalar output scale by least squares after training.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the initialisation and the minibatches.
+    device : {"cpu", "cuda", "auto"}, default="cpu"
+    dtype : {"float64", "float32"}, default="float64"
+    verbose : int, default=0
+        Show a progress bar.
+    on_divergence : {"raise", "warn"}, default="raise"
+        What a non-finite training loss does.
+
+    Attributes
+    ----------
+    key_ : ndarray of shape (n_features,)
+        Learned unit key ``k``.
+    value_ : ndarray of shape (n_features,)
+        Learned unit value ``v``.
+    temperature_ : float
+        Final temperature, used by ``predict`` and ``attention``.
+    scale_ : float
+        Output scale.
+    intercept_ : float
+        Output intercept.
+    history_ : list of dict
+        About 100 recorded steps with ``iter``, ``loss`` (minibatch squared
+        loss), ``temperature``, and copies of ``key`` and ``value`` (to track
+        overlaps with known ``k*``, ``v*``, see :func:`overlaps`).
+    n_iter_ : int
+        Number of SGD steps run.
+    diverged_ : bool
+        Whether training stopped on a non-finite loss.
+    n_features_in_ : int
+        Flattened number of features (``n_tokens * n_features``).
+    n_tokens_in_ : int
+        Tokens per sequence seen in fit.
+    n_channels_in_ : int
+        Token dimension seen in fit.
+
+    Notes
+    -----
+    The defaults are a short schedule tuned at ``d = 80``, ``L = 10`` (a few
+    seconds on a CPU): it reached ``|<k, k*>|, |<v, v*>| > 0.99`` on 6 of 8
+    seeds; the other runs ended in the swapped point ``k = +-v*``,
+    ``v = +-k*``, which at small temperature predicts about as well (for small
+    ``lambda``, ``T`` is nearly the symmetric bilinear form
+    ``(2 lambda / sqrt(pi)) sum_l <X_l, k> <X_l, v>``). The paper's SGD run
+    (``temperature=2``, ``temperature_decay=1e-4``, ``learning_rate=1e-3``,
+    ``batch_size=5``, 200000 steps) spends far longer at large temperature,
+    where the swapped point is a poor fit.
+
+    See Also
+    --------
+    sktheory.datasets.make_single_location : The paper's data model.
+    population_risk : Closed-form risk in the overlaps.
+    bayes_oracle_predict : Bayes-optimal softmax attention.
+    linear_baseline_risk : Risk of the best linear predictor.
+
+    Examples
+    --------
+    >>> from sktheory import SingleLocationRegressor
+    >>> from sktheory.datasets import make_single_location
+    >>> X, y, k_star, v_star, pos = make_single_location(
+    ...     2000, n_tokens=5, n_features=20, return_truth=True, random_state=0
+    ... )
+    >>> model = SingleLocationRegressor(
+    ...     temperature=1.0, temperature_decay=1e-2, learning_rate=0.05,
+    ...     batch_size=32, max_iter=600, random_state=0,
+    ... ).fit(X, y)
+    >>> bool(abs(model.key_ @ k_star) > 0.9)
+    True
+    >>> bool((model.locate(X) == pos).mean() > 0.9)
+    True
+    """
+
+    _parameter_constraints = {
+        **TorchEstimator._parameter_constraints,
+        "n_tokens": [Interval(Integral, 1, None, closed="left"), None],
+        "temperature": [Interval(Real, 0, None, closed="neither")],
+        "temperature_decay": [Interval(Real, 0, None, closed="left")],
+        "learning_rate": [Interval(Real, 0, None, closed="neither")],
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "fit_intercept": ["boolean"],
+        "fit_output_scale": ["boolean"],
+    }
+
+    def __init__(
+        self,
+        n_tokens: int | None = None,
+        temperature: float = 1.0,
+        temperature_decay: float = 1e-2,
+        learning_rate: float = 0.05,
+        batch_size: int = 64,
+        max_iter: int = 2000,
+        fit_intercept: bool = True,
+        fit_output_scale: bool = True,
+        random_state: Any = None,
+        device: str = "cpu",
+        dtype: str = "float64",
+        verbose: int = 0,
+        on_divergence: str = "raise",
+    ) -> None:
+        self.n_tokens = n_tokens
+        self.temperature = temperature
+        self.temperature_decay = temperature_decay
+        self.learning_rate = learning_rate
+        self.batch_size = batch_size
+        self.max_iter = max_iter
+        self.fit_intercept = fit_intercept
+        self.fit_output_scale = fit_output_scale
+        self.random_state = random_state
+        self.device = device
+        self.dtype = dtype
+        self.verbose = verbose
+        self.on_divergence = on_divergence
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.three_d_array = True
+        # A one-token-per-feature erf attention is no general-purpose regressor.
+        tags.regressor_tags.poor_score = True
+        return tags
+
+    def _sequences(self, X: Any, y: Any = None, *, reset: bool) -> Any:
+        """``_validate_sequences`` that also accepts array-likes without ``ndim``.
+
+        The base calls ``np.ndim`` first, which objects that only implement
+        ``__array__`` refuse; convert those to an array up front.
+        """
+        if not hasattr(X, "ndim") and not isinstance(X, list | tuple):
+            X = np.asarray(X)
+        return self._validate_sequences(X, y, reset=reset, n_tokens=self.n_tokens)
+
+    def _temperature_at(self, step: int) -> float:
+        return self.temperature / (1.0 + self.temperature_decay * step)
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X: Any, y: Any) -> SingleLocationRegressor:
+        """Train ``k`` and ``v`` by projected SGD, then fit scale and intercept.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_tokens, n_features) or (n_samples, p)
+            Sequences; 2-D input is read according to ``n_tokens``.
+        y : array-like of shape (n_samples,)
+
+        Returns
+        -------
+        self : SingleLocationRegressor
+        """
+        if y is None:
+            raise ValueError(
+                f"{type(self).__name__} requires y to be passed, but the target y is None."
+            )
+        X, y = self._sequences(X, y, reset=True)
+        gen = self._init_torch()
+        n, _, d = X.shape
+        Xt, yt = self._to_tensor(X), self._to_tensor(y)
+        offset = yt.mean() if self.fit_intercept else torch.zeros((), dtype=yt.dtype)
+        target = yt - offset
+
+        def sphere(size: int) -> torch.Tensor:
+            w = torch.randn(size, generator=gen, dtype=torch.float64)
+            return (w / w.norm()).to(device=self.device_, dtype=self._torch_dtype)
+
+        # Columns are k and v, so one matmul serves both projections.
+        kv = torch.stack([sphere(d), sphere(d)], dim=1)
+        batch = min(self.batch_size, n)
+        order: list[torch.Tensor] = []
+        record_every = max(1, self.max_iter // 100)
+        erf_prime_0 = 2.0 / _SQRT_PI
+
+        def next_batch() -> torch.Tensor:
+            if not order or order[0].numel() < batch:
+                order[:] = [torch.randperm(n, generator=gen).to(self.device_)]
+            idx, order[0] = order[0][:batch], order[0][batch:]
+            return idx
+
+        def step(i: int) -> float:
+            nonlocal kv
+            lam = self._temperature_at(i)
+            idx = next_batch()
+            Xb = Xt[idx].reshape(-1, d)  # (batch * n_tokens, d)
+            ab = Xb @ kv
+            la, b = lam * ab[:, 0], ab[:, 1]
+            e = torch.erf(la)
+            resid = (e * b).view(batch, -1).sum(1) - target[idx]
+            r = resid.repeat_interleave(ab.shape[0] // batch)
+            # Analytic gradients of mean(resid^2) in k and v (cheaper than autograd).
+            coef = torch.stack([r * (erf_prime_0 * lam) * torch.exp(-la * la) * b, r * e], 1)
+            grad = (Xb.T @ coef) * (2.0 / batch)
+            # Both tangent steps from the same old point, then back to the sphere.
+            kv = kv - self.learning_rate * (grad - kv * (grad * kv).sum(0))
+            kv = kv / torch.linalg.vector_norm(kv, dim=0)
+            return (resid @ resid).item() / batch
+
+        def extra(i: int) -> dict:
+            return {
+                "temperature": self._temperature_at(i),
+                "key": self._to_numpy(kv[:, 0]),
+                "value": self._to_numpy(kv[:, 1]),
+            }
+
+        with _single_thread(self.device_):
+            self._run_loop(step, self.max_iter, record_every=record_every, extra=extra)
+        self.key_, self.value_ = self._to_numpy(kv[:, 0]), self._to_numpy(kv[:, 1])
+        self.temperature_ = self._temperature_at(self.n_iter_ - 1)
+        self._fit_output(X, y)
+        return self
+
+    def _fit_output(self, X: np.ndarray, y: np.ndarray) -> None:
+        """Least-squares scale and intercept of ``y`` on ``T(X)``."""
+        y = np.asarray(y, dtype=np.float64)
+        self.scale_, self.intercept_ = 1.0, 0.0
+        if self.diverged_:
+            return
+        t = self._raw(X)
+        if self.fit_output_scale:
+            design = np.column_stack([t, np.ones_like(t)]) if self.fit_intercept else t[:, None]
+            coef = np.linalg.lstsq(design, y, rcond=None)[0]
+            self.scale_ = float(coef[0])
+            self.intercept_ = float(coef[1]) if self.fit_intercept else 0.0
+        elif self.fit_intercept:
+            self.intercept_ = float(np.mean(y - t))
+
+    def _raw(self, X: np.ndarray) -> np.ndarray:
+        """``T(X)`` with the fitted key, value and final temperature (numpy)."""
+        X = np.asarray(X, dtype=np.float64)
+        return np.einsum("nl,nl->n", self._weights(X), X @ self.value_)
+
+    def _weights(self, X: np.ndarray) -> np.ndarray:
+        return _erf(self.temperature_ * (np.asarray(X, dtype=np.float64) @ self.key_))
+
+    def predict(self, X: Any) -> np.ndarray:
+        """Predict ``scale_ * T(X) + intercept_``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_tokens, n_features) or (n_samples, p)
+
+        Returns
+        -------
+        ndarray of shape (n_samples,)
+        """
+        check_is_fitted(self)
+        X = self._sequences(X, reset=False)
+        return self._finite_output(self.scale_ * self._raw(X) + self.intercept_)
+
+    def attention(self, X: Any) -> np.ndarray:
+        """Attention weights ``erf(lambda <X_l, k>)`` of each token.
+
+        Signed weights in ``(-1, 1)``; with the sign symmetry ``T(k, v) =
+        T(-k, -v)`` the attended token is the one of largest absolute weight.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_tokens, n_features) or (n_samples, p)
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_tokens)
+        """
+        check_is_fitted(self)
+        X = self._sequences(X, reset=False)
+        return self._finite_output(self._weights(X))
+
+    def locate(self, X: Any) -> np.ndarray:
+        """Index of the token the model reads: ``argmax_l |<X_l, k>|``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_tokens, n_features) or (n_samples, p)
+
+        Returns
+        -------
+        ndarray of shape (n_samples,), dtype int
+        """
+        check_is_fitted(self)
+        X = self._sequences(X, reset=False)
+        return np.argmax(np.abs(np.asarray(X, dtype=np.float64) @ self.key_), axis=1)
+
+    def overlaps(self, k_star: Any, v_star: Any) -> dict[str, float]:
+        """Overlaps of the fitted ``(key_, value_)`` with a known truth.
+
+        Parameters
+        ----------
+        k_star, v_star : array-like of shape (n_features,)
+
+        Returns
+        -------
+        dict
+            See :func:`overlaps`.
+        """
+        check_is_fitted(self)
+        return overlaps(self.key_, self.value_, k_star, v_star)
+
+    @classmethod
+    def _demo(cls, random_state: int = 0) -> dict:
+        """Fit at d = 80, L = 10 and compare test excess risk with Ridge."""
+        from sklearn.linear_model import Ridge
+
+        from sktheory.datasets import make_single_location
+
+        noise = 0.1
+        X, y, ks, vs, _ = make_single_location(
+            6000, noise=noise, return_truth=True, random_state=random_state
+        )
+        Xte, yte = make_single_location(
+            4000, noise=noise, k_star=ks, v_star=vs, random_state=random_state + 1
+        )
+        model = cls(**_FAST_ALIGN, random_state=random_state).fit(X, y)
+        ridge = Ridge(alpha=1.0).fit(X.reshape(len(X), -1), y)
+        return {
+            "task": "single-location regression d=80 L=10",
+            "metric": "test excess risk",
+            "score": float(np.mean((model.predict(Xte) - yte) ** 2) - noise**2),
+            "baseline": "Ridge on flattened tokens",
+            "baseline_score": float(
+                np.mean((ridge.predict(Xte.reshape(len(Xte), -1)) - yte) ** 2) - noise**2
+            ),
+        }
+
+
+# The default short schedule for d = 80, L = 10, spelled out so that the
+# alignment test, the demo and the example keep it if the defaults change.
+# Measured: |kappa|, |nu| > 0.99 on 6 of 8 seeds (0-3, 6, 7 of the test's data
+# draw); seeds 4 and 5 ended in the swapped point (see the class Notes).
+_FAST_ALIGN = {
+    "temperature": 1.0,
+    "temperature_decay": 1e-2,
+    "learning_rate": 0.05,
+    "batch_size": 64,
+    "max_iter": 2000,
+}
