@@ -6,9 +6,11 @@ from sktheory.base import (
     DivergenceWarning,
     IncompatibleVersionError,
 )
+from sktheory.diffusion import DiffusionOptimizer
 
 __all__ = [
     "DivergenceError",
+    "DiffusionOptimizer",
     "DivergenceWarning",
     "IncompatibleVersionError",
     "__version__",

@@ -12,7 +12,11 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 from sktheory.discovery import all_estimators
 
 # Test-sized parameters, by estimator name: small models, few iterations.
-FAST_PARAMS: dict[str, dict] = {}
+FAST_PARAMS: dict[str, dict] = {
+    "DiffusionOptimizer": dict(
+        n_components=2, reward="first_coordinate", n_particles=20, max_iter=5
+    ),
+}
 
 # {estimator name: {check name: reason}}.
 EXPECTED_FAILED_CHECKS: dict[str, dict[str, str]] = {}
