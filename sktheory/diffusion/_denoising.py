@@ -19,6 +19,9 @@ import math
 import torch
 from torch import nn
 
+#: Smallest reverse-step variance (standardised units).
+SIGMA2_FLOOR = 1e-3
+
 
 def cosine_schedule(n_steps: int, dtype=torch.float64):
     """Betas, alphas and cumulative alphas of the cosine schedule, each (T,)."""
@@ -35,6 +38,10 @@ def cosine_schedule(n_steps: int, dtype=torch.float64):
     # so that every reverse transition has a density.
     sigma2 = betas * (1 - prev) / (1 - alpha_bar)
     sigma2[0] = betas[0]
+    # A floor on the reverse noise keeps the likelihood-ratio terms
+    # |x_{t-1} - mu_theta|^2 / sigma_t^2 bounded when the transitions were drawn by
+    # slightly older parameters (the implicit queue).
+    sigma2 = sigma2.clamp_min(SIGMA2_FLOOR)
     return {
         k: v.to(dtype)
         for k, v in dict(

@@ -18,10 +18,17 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from sktheory.base import TorchEstimator, make_generator
+from sktheory.diffusion import _denoising as dn
 from sktheory.diffusion import _potentials as pot
 from sktheory.diffusion._rewards import REWARD_PRESETS, _resolve_reward
 
 __all__ = ["DiffusionOptimizer"]
+
+# Adam's step for denoising score matching (pretraining the score network).
+_PRETRAIN_LR = 3e-3
+# Adam's default step for reward fine-tuning: with the queue, gradients are up
+# to n_diffusion_steps updates stale, and 1e-3 made the reward oscillate.
+_FINETUNE_LR = 3e-4
 
 
 def _is_langevin(est) -> bool:
@@ -117,7 +124,7 @@ class DiffusionOptimizer(DensityMixin, TorchEstimator):
     learning_rate : float or "auto", default="auto"
         Parameter step ``eta``: plain gradient ascent on the mixture
         parameters (``"auto"`` = 0.1, the paper's value), Adam's step for the
-        denoising network (``"auto"`` = 1e-3).
+        denoising network (``"auto"`` = 3e-4).
     learning_rate_schedule : {"constant", "invsqrt"}, default="constant"
         ``eta`` or ``eta / sqrt(k + 1)`` at update ``k``.
     max_iter : int, default=1000
@@ -482,7 +489,191 @@ class DiffusionOptimizer(DensityMixin, TorchEstimator):
 
     # ------------------------------------------------------------- denoising
     def _fit_denoising(self, X: np.ndarray, reward, gen: torch.Generator) -> None:
-        raise NotImplementedError
+        n_data, d = X.shape
+        if n_data < 2:
+            raise ValueError(
+                f"n_samples={n_data}: the denoising sampler needs at least 2 samples."
+            )
+        # Diffuse standardised data: the chain ends at N(0, I) whatever X's scale.
+        self.center_ = X.mean(0)
+        spread = float(X.std())
+        self.scale_ = spread if spread > 0 else 1.0
+        Z = self._to_tensor((X - self.center_) / self.scale_)
+        center, scale = self._to_tensor(self.center_), self.scale_
+        T, nb, dtype = self.n_diffusion_steps, self.n_particles, self._torch_dtype
+        schedule = {k: v.to(self.device_) for k, v in dn.cosine_schedule(T, dtype).items()}
+        model = self._make_score_net(d, gen)
+
+        def data_batch() -> torch.Tensor:
+            if n_data <= self.batch_size:
+                return Z
+            idx = torch.randint(n_data, (self.batch_size,), generator=gen)
+            return Z[idx.to(self.device_)]
+
+        # Pretraining: denoising score matching on X.
+        opt = torch.optim.Adam(model.parameters(), lr=_PRETRAIN_LR)
+        self.pretrain_history_ = []
+        for _ in range(self.pretrain_iter):
+            loss = dn.dsm_loss(model, data_batch(), schedule, gen)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            value = float(loss.detach())
+            self.pretrain_history_.append(value)
+            if not math.isfinite(value):
+                self.score_model_ = model
+                self.n_iter_, self.history_ = 0, []
+                self._diverge(len(self.pretrain_history_) - 1, value)
+                return
+
+        def noise(rows: int) -> torch.Tensor:
+            return torch.randn((rows, d), generator=gen, dtype=dtype).to(self.device_)
+
+        def run_rows(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+            return dn.reverse_step(model, x, t, schedule, noise(x.shape[0]))
+
+        # A batch is [x, step, trajectory]; it finishes at step -1. Each trajectory
+        # entry is (x_t, t, parameters that took the step), so that the gradient of
+        # each transition's log-likelihood is taken where it was sampled: with the
+        # queue, a finished batch was advanced by T successive parameter values,
+        # and evaluating its old transitions at today's parameters makes the
+        # likelihood-ratio estimate unstable (observed: particles blew up).
+        def new_batch() -> list:
+            return [noise(nb), T - 1, []]
+
+        def snapshot() -> dict:
+            return {k: v.detach().clone() for k, v in model.named_parameters()}
+
+        def advance(batches: list) -> None:
+            """One reverse step for every batch at once (one network call)."""
+            params = snapshot() if self.method == "implicit" else None
+            x = torch.cat([b[0] for b in batches])
+            t = torch.cat([torch.full((nb,), b[1], dtype=torch.long) for b in batches])
+            out = run_rows(x, t.to(self.device_)).split(nb)
+            for b, x_new in zip(batches, out, strict=True):
+                b[2].append((b[0], b[1], params))
+                b[0], b[1] = x_new, b[1] - 1
+
+        def reward_surrogate(done: list, centred: torch.Tensor) -> torch.Tensor | None:
+            """Accumulate -grad E[R] into the model's .grad; return the surrogate."""
+            traj = done[2]
+            x_prev = [p[0] for p in traj[1:]] + [done[0]]
+            groups: dict = {}
+            for (xt, t, params), xp in zip(traj, x_prev, strict=True):
+                groups.setdefault(id(params), [params, [], [], []])
+                groups[id(params)][1].append(xt)
+                groups[id(params)][2].append(xp)
+                groups[id(params)][3].append(t)
+            names = [k for k, _ in model.named_parameters()]
+            for params, xts, xps, ts in groups.values():
+                tt = torch.cat([torch.full((nb,), t, dtype=torch.long) for t in ts])
+                args = (torch.cat(xps), torch.cat(xts), tt.to(self.device_))
+                if params is None:
+                    logp = dn.transition_log_prob(model, *args, schedule)
+                    (-(centred.repeat(len(ts)) * logp).sum() / nb).backward()
+                    continue
+                leaves = {k: v.clone().requires_grad_(True) for k, v in params.items()}
+
+                def net(xin, tin, leaves=leaves):
+                    return torch.func.functional_call(model, leaves, (xin, tin))
+
+                logp = dn.transition_log_prob(net, *args, schedule)
+                surrogate = -(centred.repeat(len(ts)) * logp).sum() / nb
+                grads = torch.autograd.grad(surrogate, [leaves[k] for k in names])
+                for p, g in zip(model.parameters(), grads, strict=True):
+                    p.grad = g if p.grad is None else p.grad + g
+            return None
+
+        queue: list = []
+        if self.method == "implicit":
+            # Warm start: batch j has already taken j steps with the pretrained model.
+            for _ in range(T):
+                queue.append(new_batch())
+                advance(queue)
+        opt = torch.optim.Adam(model.parameters(), lr=self._eta(0, _FINETUNE_LR))
+        state = {"steps": 0, "x": None}
+        record: dict = {}
+
+        def step(k: int) -> float:
+            if self.method == "implicit":
+                done = queue.pop(0)  # the batch that reached x_0
+                queue.append(new_batch())
+                advance(queue)
+                state["steps"] += len(queue)
+            else:
+                done = new_batch()
+                for _ in range(T):
+                    advance([done])
+                state["steps"] += T
+            x0 = done[0]
+            state["x"] = x0
+            if not math.isfinite(float(x0.sum())):
+                return math.nan
+            for group in opt.param_groups:
+                group["lr"] = self._eta(k, _FINETUNE_LR)
+            opt.zero_grad()
+            x_real = x0 * scale + center
+            mean_reward = math.nan
+            if reward is not None:
+                r = reward(x_real)
+                mean_reward = float(r.mean())
+                if not math.isfinite(mean_reward):
+                    reward.check_finite(x_real, r)
+                # Covariance (likelihood-ratio) form of grad E[R(x_0)].
+                reward_surrogate(done, (r - r.mean()).detach())
+            kl = dn.dsm_loss(model, data_batch(), schedule, gen)
+            (self.kl_weight * kl).backward()
+            opt.step()
+            record.update(reward=mean_reward, kl=float(kl.detach()))
+            return (0.0 if reward is None else -mean_reward) + self.kl_weight * record["kl"]
+
+        def extra(k: int) -> dict:
+            return {
+                "reward": record.get("reward", math.nan),
+                "kl": record.get("kl", math.nan),
+                "sampling_steps": state["steps"],
+            }
+
+        self.score_model_ = model
+        self._run_loop(
+            step, self.max_iter, desc=f"DiffusionOptimizer ({self.method})", extra=extra
+        )
+        self.particles_ = self._to_numpy(state["x"] * scale + center)
+
+    def _make_score_net(self, d: int, gen: torch.Generator) -> dn.ScoreNet:
+        # Built inside fork_rng so that torch's default initialisation does not
+        # consume the process-wide generator; then re-initialised from ``gen``.
+        with torch.random.fork_rng(devices=[]):
+            model = dn.ScoreNet(d, self.hidden_size)
+        with torch.no_grad():
+            for layer in model.net:
+                if isinstance(layer, torch.nn.Linear):
+                    bound = 1 / math.sqrt(layer.in_features)
+                    for p in (layer.weight, layer.bias):
+                        p.copy_((torch.rand(p.shape, generator=gen) * 2 - 1) * bound)
+        return model.to(device=self.device_, dtype=self._torch_dtype)
+
+    def _denoising_elbo(self, X: np.ndarray) -> torch.Tensor:
+        z = self._to_tensor((X - self.center_) / self.scale_)
+        schedule = self._schedule()
+        out = dn.elbo(self.score_model_, z, schedule, make_generator(0))
+        # Change of variables back to the data's scale.
+        return out - X.shape[1] * math.log(self.scale_)
+
+    def _denoising_sample(self, n: int, gen: torch.Generator) -> np.ndarray:
+        device = next(self.score_model_.parameters()).device
+        dtype = next(self.score_model_.parameters()).dtype
+        z = dn.sample_chain(
+            self.score_model_, n, self.n_features_in_, self._schedule(), gen, dtype, device
+        )
+        return self._to_numpy(z) * self.scale_ + self.center_
+
+    def _schedule(self) -> dict:
+        param = next(self.score_model_.parameters())
+        return {
+            k: v.to(param.device)
+            for k, v in dn.cosine_schedule(self.n_diffusion_steps, param.dtype).items()
+        }
 
     # ------------------------------------------------------------------ public
     def score_samples(self, X) -> np.ndarray:
@@ -511,7 +702,8 @@ class DiffusionOptimizer(DensityMixin, TorchEstimator):
                 float(self.variance),
             )
         else:
-            out = self._denoising_elbo(X)
+            with _one_thread():
+                out = self._denoising_elbo(X)
         return self._finite_output(self._to_numpy(out))
 
     def score(self, X, y=None) -> float:
@@ -596,14 +788,9 @@ class DiffusionOptimizer(DensityMixin, TorchEstimator):
                 torch.float64,
             )
             return self._finite_output(x.numpy()), labels.numpy()
-        x = self._denoising_sample(n_samples, gen)
+        with _one_thread():
+            x = self._denoising_sample(n_samples, gen)
         return self._finite_output(x), np.zeros(n_samples, dtype=int)
-
-    def _denoising_elbo(self, X):
-        raise NotImplementedError
-
-    def _denoising_sample(self, n, gen):
-        raise NotImplementedError
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
