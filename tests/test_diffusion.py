@@ -380,3 +380,15 @@ def test_denoising_nested_also_raises_the_reward():
     model = _toy_denoiser(method="nested", max_iter=40, pretrain_iter=100).fit(X)
     rewards = [h["reward"] for h in model.history_]
     assert np.mean(rewards[-10:]) > np.mean(rewards[:5]) + 0.05
+
+
+def test_example_smoke_run(tmp_path):
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).parents[1] / "examples" / "plot_implicit_diffusion.py"
+    spec = importlib.util.spec_from_file_location("plot_implicit_diffusion", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    out = module.main(["--smoke", "--output", str(tmp_path)])
+    assert out.exists() and out.stat().st_size > 0
