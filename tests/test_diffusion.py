@@ -392,3 +392,36 @@ def test_example_smoke_run(tmp_path):
     spec.loader.exec_module(module)
     out = module.main(["--smoke", "--output", str(tmp_path)])
     assert out.exists() and out.stat().st_size > 0
+
+
+def _string_reward(X):
+    return np.array(["a"] * len(X))
+
+
+def test_reward_returning_non_numbers_is_refused():
+    X, _ = make_hexagon_mixture(50, random_state=0)
+    with pytest.raises(ValueError, match="must return numbers"):
+        _hexagon(reward=_string_reward, max_iter=2).fit(X)
+
+
+def test_learning_rate_schedule_and_particles_from_data():
+    X, _ = make_hexagon_mixture(500, random_state=0)
+    const = _hexagon(max_iter=200).fit(X)
+    decay = _hexagon(max_iter=200, learning_rate_schedule="invsqrt").fit(X)
+    moved = np.abs(const.weights_ - HEXAGON_WEIGHTS).sum()
+    assert np.abs(decay.weights_ - HEXAGON_WEIGHTS).sum() < moved
+    # Particles started on the data and barely moved keep the data's law.
+    frozen = _hexagon(
+        init_particles="data", max_iter=1, learning_rate=1e-12, n_particles=2000
+    ).fit(X)
+    np.testing.assert_allclose(frozen.particles_.mean(0), X.mean(0), atol=0.3)
+    np.testing.assert_allclose(frozen.particles_.std(0), X.std(0), rtol=0.1)
+
+
+def test_denoising_without_reward_keeps_fitting_the_data():
+    X, _ = make_hexagon_mixture(200, random_state=0)
+    model = _toy_denoiser(reward=None, max_iter=5, pretrain_iter=20).fit(X)
+    assert len(model.pretrain_history_) == 20
+    for h in model.history_:
+        assert np.isnan(h["reward"]) and h["loss"] == pytest.approx(h["kl"])
+    assert model.particles_.shape == (128, 2)

@@ -86,8 +86,12 @@ class DiffusionOptimizer(DensityMixin, TorchEstimator):
         ``method="implicit"`` a queue of ``n_diffusion_steps`` particle
         batches at successive diffusion steps is advanced by one step per
         iteration; the batch that finishes gives the reward gradient, in the
-        covariance form ``Cov(R(x_0), sum_t grad log p_theta(x_{t-1} | x_t))``.
-        ``method="nested"`` runs a whole fresh chain per update instead.
+        covariance form ``Cov(R(x_0), sum_t grad log p_theta(x_{t-1} | x_t))``,
+        each transition's term taken at the parameters that sampled it (this
+        likelihood-ratio form replaces the paper's adjoint computation: it
+        needs no reward gradient, so indicator rewards work).
+        ``method="nested"`` runs a whole fresh chain per update instead. Both
+        take ``n_diffusion_steps`` sampling steps of a batch per update.
 
     Parameters
     ----------
@@ -131,8 +135,8 @@ class DiffusionOptimizer(DensityMixin, TorchEstimator):
     max_iter : int, default=1000
         Number of parameter updates.
     inner_steps : int, default=10
-        Sampling steps per update of the nested method (unused by the implicit
-        method, which takes one per update).
+        Langevin steps per update of the nested method (unused by the implicit
+        method, which takes one per update, and by the denoising sampler).
     init_particles : {"normal", "data"}, default="normal"
         Particles start at ``N(0, I)`` (as in the paper) or at random rows of
         ``X`` (Langevin only).

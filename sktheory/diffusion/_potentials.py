@@ -82,11 +82,6 @@ def langevin_step(x, resp, means, var, step_size, noise):
     return pulled.add_(noise, alpha=math.sqrt(2 * step_size))
 
 
-def grad_v_logits(resp, weights):
-    """``grad_theta V = softmax(theta) - r(x)`` for every particle, (n, K)."""
-    return weights[None, :] - resp
-
-
 def reward_gradient(x, rewards, resp, means, var, learn_means):
     """Gradient of ``E_pi[R]`` by the covariance formula ``-Cov_pi(R, grad_theta V)``.
 
