@@ -441,10 +441,7 @@ class DiffusionOptimizer(DensityMixin, TorchEstimator):
                 mean_reward = float(r.mean())
                 if not math.isfinite(mean_reward) and bool(torch.isfinite(x).all()):
                     reward.check_finite(x, r)
-                gl, gm = pot.reward_gradient(x, r, resp, means, var, learn_means)
-                g_logits += gl
-                if learn_means:
-                    g_means += gm
+                g_logits, g_means = pot.reward_gradient(x, r, resp, means, var, learn_means)
             xb, kb = data_batch()
             kl = float(log_z - kb.neg_potential(weights).mean())
             if kl_weight > 0:

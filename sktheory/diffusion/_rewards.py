@@ -17,6 +17,10 @@ import torch
 __all__ = ["REWARD_PRESETS", "HexagonReward", "LinearReward"]
 
 
+# The reward's centre as a tensor, per dtype and device (built once, not per call).
+_CENTERS: dict = {}
+
+
 class HexagonReward:
     """The reward of the paper's Langevin experiment.
 
@@ -57,7 +61,10 @@ class HexagonReward:
                 f"The hexagon reward is defined on 2-D points; got {x.shape[1]} features."
             )
         # Few tensor operations: this runs once per iteration of the fit loop.
-        diff = x - torch.tensor(self.center, dtype=x.dtype, device=x.device)
+        key = (self.center, x.dtype, x.device)
+        if key not in _CENTERS:
+            _CENTERS[key] = torch.tensor(self.center, dtype=x.dtype, device=x.device)
+        diff = x - _CENTERS[key]
         expo = (diff * diff).sum(1).mul_(-1 / self.tau)
         if self.smooth:
             return torch.sigmoid(x[:, 0] * 2.0).mul_(expo.exp_()).div_(0.7)
