@@ -7,6 +7,7 @@ import pytest
 import torch
 from scipy.special import logsumexp
 from scipy.stats import multivariate_normal
+from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from sktheory import DiffusionOptimizer
 from sktheory.base import DivergenceError, DivergenceWarning
@@ -425,3 +426,21 @@ def test_denoising_without_reward_keeps_fitting_the_data():
     for h in model.history_:
         assert np.isnan(h["reward"]) and h["loss"] == pytest.approx(h["kl"])
     assert model.particles_.shape == (128, 2)
+
+
+@parametrize_with_checks(
+    [
+        DiffusionOptimizer(
+            sampler="denoising",
+            reward="first_coordinate",
+            n_particles=16,
+            batch_size=32,
+            hidden_size=8,
+            n_diffusion_steps=4,
+            pretrain_iter=5,
+            max_iter=3,
+        )
+    ]
+)
+def test_denoising_sampler_passes_sklearn_checks(estimator, check):
+    check(estimator)

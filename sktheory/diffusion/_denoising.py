@@ -130,7 +130,9 @@ def elbo(model, x0, schedule, generator):
     with torch.no_grad():
         for step in range(n_steps):
             t = torch.full((n,), step, dtype=torch.long, device=x0.device)
-            eps = torch.randn(x0.shape, generator=generator, dtype=x0.dtype).to(x0.device)
+            # One draw per step shared by all rows: each point's estimate then
+            # does not depend on which other points are scored with it.
+            eps = torch.randn((1, d), generator=generator, dtype=x0.dtype).to(x0.device)
             xt = ab[step].sqrt() * x0 + (1 - ab[step]).sqrt() * eps
             mu = reverse_mean(model, xt, t, schedule)
             if step == 0:
