@@ -14,6 +14,7 @@ from sktheory.base import (
     IncompatibleVersionError,
 )
 from sktheory.deep_linear import DeepLinearRegressor
+from sktheory.diffusion import DiffusionOptimizer
 from sktheory.signature import SignatureKernelRNN, SignatureKernelRNNClassifier
 from sktheory.two_timescale import (
     TwoTimescaleNet,
@@ -24,6 +25,7 @@ from sktheory.two_timescale import (
 __all__ = [
     "DeepLinearRegressor",
     "DivergenceError",
+    "DiffusionOptimizer",
     "DivergenceWarning",
     "IncompatibleVersionError",
     "TwoTimescaleNet",

@@ -26,6 +26,9 @@ FAST_PARAMS: dict[str, dict] = {
     "SignatureKernelRNN": {"depth": 2},
     "SignatureKernelRNNClassifier": {"depth": 2},
     "SingleLocationRegressor": {"max_iter": 20, "batch_size": 16, "random_state": 0},
+    "DiffusionOptimizer": dict(
+        n_components=2, reward="first_coordinate", n_particles=20, max_iter=5
+    ),
 }
 
 # {estimator name: {check name: reason}}.

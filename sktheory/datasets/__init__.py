@@ -2,6 +2,7 @@
 
 from sktheory.datasets._attention import make_single_location
 from sktheory.datasets._deep_linear import make_deep_linear_regression
+from sktheory.datasets._diffusion import make_hexagon_mixture
 from sktheory.datasets._signature import make_brownian_paths, make_spirals
 from sktheory.datasets._two_timescale import PiecewiseConstant, make_piecewise_constant
 
@@ -9,6 +10,7 @@ __all__ = [
     "PiecewiseConstant",
     "make_brownian_paths",
     "make_deep_linear_regression",
+    "make_hexagon_mixture",
     "make_piecewise_constant",
     "make_single_location",
     "make_spirals",

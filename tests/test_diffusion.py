@@ -1,0 +1,444 @@
+"""Tests of DiffusionOptimizer (Implicit Diffusion) and its hexagon data set."""
+
+import pickle
+
+import numpy as np
+import pytest
+import torch
+from scipy.special import logsumexp
+from scipy.stats import multivariate_normal
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+from sktheory import DiffusionOptimizer
+from sktheory.base import DivergenceError, DivergenceWarning
+from sktheory.datasets import make_hexagon_mixture
+from sktheory.diffusion import (
+    HEXAGON_WEIGHTS,
+    HexagonReward,
+    LinearReward,
+    hexagon_means,
+)
+from sktheory.diffusion import _potentials as pot
+
+
+def _hexagon(**params):
+    """The paper's Langevin set-up (reward only), at test size."""
+    base = dict(
+        reward="hexagon",
+        kl_weight=0.0,
+        means_init=hexagon_means(),
+        weights_init=HEXAGON_WEIGHTS,
+        n_particles=200,
+        random_state=0,
+    )
+    return DiffusionOptimizer(**{**base, **params})
+
+
+def _exact_reward(model, reward, n=100_000):
+    """E_pi[R] of the fitted law, by exact sampling of the mixture."""
+    Z, _ = model.sample(n)
+    return float(reward(Z).mean())
+
+
+def _flip_reward(X):
+    """A module-level (hence picklable) reward: the second coordinate."""
+    return X[:, 1]
+
+
+def _nan_reward(X):
+    return np.full(len(X), np.nan)
+
+
+def _wrong_shape_reward(X):
+    return np.ones((len(X), 2))
+
+
+# ---------------------------------------------------------------- data set
+def test_make_hexagon_mixture_law():
+    X, y, centers = make_hexagon_mixture(20_000, return_centers=True, random_state=0)
+    assert X.shape == (20_000, 2) and y.shape == (20_000,)
+    np.testing.assert_allclose(centers, hexagon_means())
+    np.testing.assert_allclose(np.linalg.norm(centers, axis=1), 4.0)
+    np.testing.assert_allclose(np.bincount(y) / len(y), HEXAGON_WEIGHTS, atol=0.01)
+    # Unit-variance components around their centres.
+    np.testing.assert_allclose((X - centers[y]).std(0), 1.0, atol=0.02)
+    X2, _ = make_hexagon_mixture(5, random_state=0)
+    np.testing.assert_array_equal(X2, make_hexagon_mixture(5, random_state=0)[0])
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [dict(n_samples=0), dict(weights=[1.0, 0.0]), dict(weights=[0.5] * 6), dict(scale=0.0)],
+)
+def test_make_hexagon_mixture_rejects_bad_arguments(kwargs):
+    with pytest.raises(ValueError):
+        make_hexagon_mixture(**{"n_samples": 10, **kwargs})
+
+
+def test_hexagon_reward_constants():
+    plain, smooth = HexagonReward(), HexagonReward(smooth=True)
+    pts = np.array([[4.0, 3.8], [0.0, 0.0], [-0.1, 3.8], [2.0, 1.0]])
+    bump = np.exp(-((pts[:, 0] - 4) ** 2 + (pts[:, 1] - 3.8) ** 2) / 20)
+    np.testing.assert_allclose(plain(pts), (pts[:, 0] >= 0) * bump / 2.5)
+    np.testing.assert_allclose(smooth(pts), bump / (1 + np.exp(-pts[:, 0] / 0.5)) / 0.7)
+    assert pickle.loads(pickle.dumps(smooth)) == smooth
+
+
+# --------------------------------------------------------- gradient formulas
+def test_covariance_formula_matches_exact_gradient_of_linear_reward():
+    # R(x) = a.x + b under the mixture: E[R] = sum_i w_i R(c_i), so
+    # dE/dtheta_j = w_j (R(c_j) - E[R]) and dE/dc_j = w_j a.
+    gen = torch.Generator().manual_seed(0)
+    means = torch.tensor(hexagon_means(), dtype=torch.float64)
+    w = torch.tensor(HEXAGON_WEIGHTS, dtype=torch.float64)
+    a, b = np.array([0.7, -1.3]), 0.4
+    x, _ = pot.sample_mixture(400_000, w, means, 1.0, gen, torch.float64)
+    r = LinearReward(a, b)._torch(x)
+    resp = pot.Kernel(x, means, 1.0).responsibilities(w)
+    g_logits, g_means = pot.reward_gradient(x, r, resp, means, 1.0, learn_means=True)
+    rc = hexagon_means() @ a + b
+    exact_logits = HEXAGON_WEIGHTS * (rc - HEXAGON_WEIGHTS @ rc)
+    exact_means = HEXAGON_WEIGHTS[:, None] * a[None, :]
+    np.testing.assert_allclose(g_logits.numpy(), exact_logits, atol=0.01)
+    np.testing.assert_allclose(g_means.numpy(), exact_means, atol=0.01)
+    # The estimator is a covariance: the constant b plays no part.
+    r_shift = LinearReward(a, b + 10.0)._torch(x)
+    g2, _ = pot.reward_gradient(x, r_shift, resp, means, 1.0, learn_means=False)
+    np.testing.assert_allclose(g2.numpy(), g_logits.numpy(), atol=1e-9)
+
+
+def test_kl_gradient_matches_finite_differences_of_the_data_likelihood():
+    # With exact model expectations (E_pi[r] = w), E_ref[grad V] - E_pi[grad V]
+    # is the gradient of the data's average negative log-likelihood.
+    rng = np.random.default_rng(0)
+    X = torch.tensor(rng.normal(size=(500, 2)) * 2.0 + 1.0)
+    means = torch.tensor(hexagon_means() * 0.5)
+    logits = torch.tensor(rng.normal(size=6))
+    w = torch.softmax(logits, 0)
+
+    def nll(lg, mu):
+        return -pot.log_density(X, torch.softmax(lg, 0), mu, 1.5).mean().item()
+
+    resp_ref = pot.Kernel(X, means, 1.5).responsibilities(w)
+    # A "model cloud" whose responsibilities average exactly to w.
+    resp_model = w[None, :].expand(3, 6)
+    g_logits, _ = pot.kl_gradient(None, resp_model, X, resp_ref, means, 1.5, False)
+    eps = 1e-6
+    fd = [
+        (nll(logits + eps * e, means) - nll(logits - eps * e, means)) / (2 * eps)
+        for e in torch.eye(6, dtype=torch.float64)
+    ]
+    np.testing.assert_allclose(g_logits.numpy(), fd, atol=1e-7)
+    # Means: the data part of the gradient is grad of the NLL (Z is constant).
+    g_means_data = -(resp_ref.T @ X - resp_ref.sum(0)[:, None] * means) / (1.5 * len(X))
+    fd_means = np.zeros((6, 2))
+    for i in range(6):
+        for j in range(2):
+            e = torch.zeros(6, 2, dtype=torch.float64)
+            e[i, j] = eps
+            fd_means[i, j] = (nll(logits, means + e) - nll(logits, means - e)) / (2 * eps)
+    np.testing.assert_allclose(g_means_data.numpy(), fd_means, atol=1e-7)
+
+
+def test_langevin_leaves_the_mixture_invariant():
+    # Started at the target law, unadjusted Langevin stays close to it
+    # (its bias is O(step size)), and reaches it from N(0, I).
+    X, _ = make_hexagon_mixture(100, random_state=0)
+    model = _hexagon(reward=None, n_particles=4000, max_iter=300, learning_rate=1e-12).fit(X)
+    counts = np.bincount(model.predict(model.particles_), minlength=6) / 4000
+    np.testing.assert_allclose(counts, HEXAGON_WEIGHTS, atol=0.03)
+
+
+# ------------------------------------------------------------ the paper's task
+def test_implicit_raises_reward_and_beats_nested_at_equal_sampling_budget():
+    X, _ = make_hexagon_mixture(200, random_state=0)
+    reward = HexagonReward()
+    start = _exact_reward(_hexagon(max_iter=1, learning_rate=1e-12).fit(X), reward)
+    implicit = _hexagon(max_iter=800).fit(X)
+    nested = _hexagon(method="nested", inner_steps=10, max_iter=80).fit(X)
+    assert implicit.history_[-1]["sampling_steps"] == nested.history_[-1]["sampling_steps"]
+    assert implicit.history_[-1]["sampling_steps"] == 800
+    r_imp, r_nest = _exact_reward(implicit, reward), _exact_reward(nested, reward)
+    assert r_imp > 2.0 * start
+    assert r_imp > r_nest + 0.03
+    # The mass leaves the vertices the reward ignores (x_0 < 0: 2, 3, 4).
+    assert implicit.weights_[[0, 1, 5]].sum() > 0.8 > nested.weights_[[0, 1, 5]].sum()
+    # The particles' running reward tracks the law's.
+    tail = np.mean([h["reward"] for h in implicit.history_[-100:]])
+    assert abs(tail - r_imp) < 0.05
+
+
+def test_kl_alone_pulls_weights_to_the_data_weights():
+    target = np.array([0.05, 0.4, 0.05, 0.3, 0.1, 0.1])
+    X, _ = make_hexagon_mixture(2000, weights=target, random_state=1)
+    model = DiffusionOptimizer(
+        reward=None,
+        kl_weight=1.0,
+        means_init=hexagon_means(),
+        weights_init=HEXAGON_WEIGHTS,
+        n_particles=500,
+        learning_rate=0.2,
+        max_iter=600,
+        batch_size=2000,
+        random_state=0,
+    ).fit(X)
+    # The particles' mode masses lag behind theta (mode hopping is slow), so the
+    # weights oscillate around the data's: their running mean settles on them.
+    running = np.mean([h["weights"] for h in model.history_[-200:]], 0)
+    np.testing.assert_allclose(running, target, atol=0.04)
+    np.testing.assert_allclose(model.weights_, target, atol=0.12)
+    # ... and the recorded KL (data NLL) went down.
+    assert model.history_[-1]["kl"] < model.history_[0]["kl"] - 0.1
+
+
+def test_kl_weight_trades_reward_for_likelihood():
+    X, _ = make_hexagon_mixture(1000, random_state=0)
+    reward = HexagonReward()
+    free = _hexagon(max_iter=500).fit(X)
+    tied = _hexagon(max_iter=500, kl_weight=0.3).fit(X)
+    dist = np.abs(tied.weights_ - HEXAGON_WEIGHTS).sum()
+    assert dist < np.abs(free.weights_ - HEXAGON_WEIGHTS).sum()
+    assert tied.score(X) > free.score(X)
+    assert _exact_reward(free, reward) > _exact_reward(tied, reward)
+
+
+def test_learned_means_move_to_the_reward():
+    X, _ = make_hexagon_mixture(200, random_state=0)
+    model = DiffusionOptimizer(
+        n_components=2,
+        reward=LinearReward([1.0, 0.0]),
+        kl_weight=0.0,
+        means_init=[[0.0, 0.0], [0.0, 3.0]],
+        weights_init=[0.5, 0.5],
+        learn_means=True,
+        n_particles=300,
+        max_iter=200,
+        random_state=0,
+    ).fit(X)
+    # dE[R]/dc_j = w_j e_0: both means drift right, y-coordinates stay put.
+    assert np.all(model.means_[:, 0] > 2.0)
+    np.testing.assert_allclose(model.means_[:, 1], [0.0, 3.0], atol=0.5)
+    assert "means" in model.history_[-1]
+
+
+# ------------------------------------------------------ GaussianMixture-like API
+def test_density_predict_and_sample_match_the_mixture():
+    X, _ = make_hexagon_mixture(300, random_state=0)
+    model = _hexagon(max_iter=50).fit(X)
+    w, mu = model.weights_, model.means_
+    dens = [w[i] * multivariate_normal(mu[i], np.eye(2)).pdf(X) for i in range(6)]
+    np.testing.assert_allclose(model.score_samples(X), np.log(np.sum(dens, 0)), rtol=1e-10)
+    np.testing.assert_allclose(model.score(X), np.log(np.sum(dens, 0)).mean(), rtol=1e-10)
+    log_dens = np.log(np.array(dens)).T
+    np.testing.assert_allclose(
+        model.predict_proba(X), np.exp(log_dens - logsumexp(log_dens, 1, keepdims=True))
+    )
+    np.testing.assert_array_equal(model.predict(X), log_dens.argmax(1))
+    Z, labels = model.sample(50_000)
+    np.testing.assert_allclose(np.bincount(labels, minlength=6) / 50_000, w, atol=0.01)
+    np.testing.assert_allclose(Z.mean(0), w @ mu, atol=0.05)
+    np.testing.assert_array_equal(Z, model.sample(50_000)[0])
+
+
+def test_reproducible_and_picklable_with_a_custom_reward():
+    X, _ = make_hexagon_mixture(100, random_state=0)
+    a = _hexagon(reward=_flip_reward, max_iter=30).fit(X)
+    b = _hexagon(reward=_flip_reward, max_iter=30).fit(X)
+    np.testing.assert_array_equal(a.weights_, b.weights_)
+    c = pickle.loads(pickle.dumps(a))
+    np.testing.assert_array_equal(c.score_samples(X), a.score_samples(X))
+    # R = x_1 is best served by the two top vertices (1 and 2).
+    assert a.weights_[1] + a.weights_[2] > HEXAGON_WEIGHTS[1] + HEXAGON_WEIGHTS[2] + 0.1
+    assert _hexagon(reward=_flip_reward, max_iter=30, random_state=1).fit(X).weights_[
+        0
+    ] != pytest.approx(a.weights_[0], abs=1e-12)
+
+
+def test_history_records_reward_kl_weights_and_steps():
+    X, _ = make_hexagon_mixture(100, random_state=0)
+    model = _hexagon(method="nested", inner_steps=5, max_iter=7).fit(X)
+    assert model.n_iter_ == 7 and len(model.history_) == 7
+    assert [h["sampling_steps"] for h in model.history_] == [5 * (k + 1) for k in range(7)]
+    for h in model.history_:
+        assert set(h) >= {"loss", "reward", "kl", "weights", "sampling_steps"}
+        assert h["loss"] == pytest.approx(-h["reward"])
+        assert sum(h["weights"]) == pytest.approx(1.0)
+    assert model.particles_.shape == (200, 2)
+
+
+# ---------------------------------------------------------------- bad input
+@pytest.mark.parametrize(
+    "reward, match",
+    [(_nan_reward, "non-finite"), (_wrong_shape_reward, r"shape \(200,\)")],
+)
+def test_bad_reward_output_is_refused(reward, match):
+    X, _ = make_hexagon_mixture(50, random_state=0)
+    with pytest.raises(ValueError, match=match):
+        _hexagon(reward=reward, max_iter=3).fit(X)
+
+
+def test_preset_reward_refuses_wrong_dimension():
+    X = np.random.default_rng(0).normal(size=(50, 3))
+    with pytest.raises(ValueError, match="2-D points"):
+        DiffusionOptimizer(n_components=2, reward="hexagon", max_iter=2).fit(X)
+
+
+def test_non_finite_X_is_refused():
+    X, _ = make_hexagon_mixture(50, random_state=0)
+    X[3, 1] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        _hexagon(max_iter=2).fit(X)
+
+
+def test_exploding_particles_raise_or_warn():
+    X, _ = make_hexagon_mixture(50, random_state=0)
+    with pytest.raises(DivergenceError, match="diverged"):
+        _hexagon(step_size=5.0, max_iter=2000).fit(X)
+    with pytest.warns(DivergenceWarning):
+        model = _hexagon(step_size=5.0, max_iter=2000, on_divergence="warn").fit(X)
+    assert model.diverged_ and model.n_iter_ < 2000
+    with pytest.raises(ValueError, match="diverged"):
+        model.score_samples(X)
+
+
+@pytest.mark.parametrize(
+    "params, match",
+    [
+        (dict(means_init=np.zeros((5, 2))), "means_init must have shape"),
+        (dict(means_init=np.full((6, 2), np.nan)), "means_init contains NaN"),
+        (dict(weights_init=np.full(6, 0.2)), "sum to 1"),
+        (dict(weights_init=np.r_[1.0, np.zeros(5)]), "positive"),
+        (dict(weights_init=np.ones(3) / 3), "weights_init must have shape"),
+    ],
+)
+def test_bad_initialisation_is_refused(params, match):
+    X, _ = make_hexagon_mixture(50, random_state=0)
+    with pytest.raises(ValueError, match=match):
+        _hexagon(max_iter=2, **params).fit(X)
+
+
+def test_too_few_samples_for_kmeans():
+    with pytest.raises(ValueError, match="n_samples=3 should be >= n_components=6"):
+        DiffusionOptimizer(max_iter=2).fit(np.zeros((3, 2)))
+
+
+def test_absurd_parameters_are_refused():
+    from sklearn.utils._param_validation import InvalidParameterError
+
+    X, _ = make_hexagon_mixture(50, random_state=0)
+    for params in [dict(step_size=-1.0), dict(reward="nope"), dict(method="loop")]:
+        with pytest.raises(InvalidParameterError):
+            DiffusionOptimizer(**params).fit(X)
+    with pytest.raises(ValueError, match="positive integer"):
+        _hexagon(max_iter=2).fit(X).sample(0)
+
+
+# ---------------------------------------------------------------- denoising
+def _toy_denoiser(**params):
+    base = dict(
+        sampler="denoising",
+        reward="hexagon",
+        kl_weight=1.0,
+        n_diffusion_steps=10,
+        n_particles=128,
+        batch_size=128,
+        hidden_size=32,
+        pretrain_iter=250,
+        random_state=0,
+    )
+    return DiffusionOptimizer(**{**base, **params})
+
+
+def test_denoising_pretrains_then_fine_tunes_for_the_reward():
+    X, _ = make_hexagon_mixture(300, weights=np.ones(6) / 6, random_state=0)
+    reward = HexagonReward()
+    pre = _toy_denoiser(max_iter=1).fit(X)
+    # Pretraining learned the data: the loss fell and samples sit near vertices.
+    assert np.mean(pre.pretrain_history_[-25:]) < 0.8 * np.mean(pre.pretrain_history_[:25])
+    Z, labels = pre.sample(1000)
+    assert Z.shape == (1000, 2) and not labels.any()
+    near = np.linalg.norm(Z[:, None] - hexagon_means()[None], axis=2).min(1) < 2.0
+    assert near.mean() > 0.4
+    r_pre = float(reward(Z).mean())
+    tuned = _toy_denoiser(max_iter=80).fit(X)
+    r_tuned = float(reward(tuned.sample(1000)[0]).mean())
+    assert r_tuned > r_pre + 0.05
+    assert tuned.history_[-1]["sampling_steps"] == 80 * 10
+    # The ELBO is a finite, deterministic lower bound on the log density.
+    s = tuned.score_samples(X[:20])
+    np.testing.assert_array_equal(s, tuned.score_samples(X[:20]))
+    assert np.all(np.isfinite(s))
+    assert not hasattr(tuned, "predict")
+    # Fitted denoisers pickle and sample the same after a round trip.
+    clone = pickle.loads(pickle.dumps(tuned))
+    np.testing.assert_array_equal(clone.sample(5)[0], tuned.sample(5)[0])
+
+
+def test_denoising_nested_also_raises_the_reward():
+    X, _ = make_hexagon_mixture(300, weights=np.ones(6) / 6, random_state=0)
+    model = _toy_denoiser(method="nested", max_iter=40, pretrain_iter=100).fit(X)
+    rewards = [h["reward"] for h in model.history_]
+    assert np.mean(rewards[-10:]) > np.mean(rewards[:5]) + 0.05
+
+
+def test_example_smoke_run(tmp_path):
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).parents[1] / "examples" / "plot_implicit_diffusion.py"
+    spec = importlib.util.spec_from_file_location("plot_implicit_diffusion", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    out = module.main(["--smoke", "--output", str(tmp_path)])
+    assert out.exists() and out.stat().st_size > 0
+
+
+def _string_reward(X):
+    return np.array(["a"] * len(X))
+
+
+def test_reward_returning_non_numbers_is_refused():
+    X, _ = make_hexagon_mixture(50, random_state=0)
+    with pytest.raises(ValueError, match="must return numbers"):
+        _hexagon(reward=_string_reward, max_iter=2).fit(X)
+
+
+def test_learning_rate_schedule_and_particles_from_data():
+    X, _ = make_hexagon_mixture(500, random_state=0)
+    const = _hexagon(max_iter=200).fit(X)
+    decay = _hexagon(max_iter=200, learning_rate_schedule="invsqrt").fit(X)
+    moved = np.abs(const.weights_ - HEXAGON_WEIGHTS).sum()
+    assert np.abs(decay.weights_ - HEXAGON_WEIGHTS).sum() < moved
+    # Particles started on the data and barely moved keep the data's law.
+    frozen = _hexagon(init_particles="data", max_iter=1, learning_rate=1e-12, n_particles=2000).fit(
+        X
+    )
+    np.testing.assert_allclose(frozen.particles_.mean(0), X.mean(0), atol=0.3)
+    np.testing.assert_allclose(frozen.particles_.std(0), X.std(0), rtol=0.1)
+
+
+def test_denoising_without_reward_keeps_fitting_the_data():
+    X, _ = make_hexagon_mixture(200, random_state=0)
+    model = _toy_denoiser(reward=None, max_iter=5, pretrain_iter=20).fit(X)
+    assert len(model.pretrain_history_) == 20
+    for h in model.history_:
+        assert np.isnan(h["reward"]) and h["loss"] == pytest.approx(h["kl"])
+    assert model.particles_.shape == (128, 2)
+
+
+@parametrize_with_checks(
+    [
+        DiffusionOptimizer(
+            sampler="denoising",
+            reward="first_coordinate",
+            n_particles=16,
+            batch_size=32,
+            hidden_size=8,
+            n_diffusion_steps=4,
+            pretrain_iter=5,
+            max_iter=3,
+        )
+    ]
+)
+def test_denoising_sampler_passes_sklearn_checks(estimator, check):
+    check(estimator)
