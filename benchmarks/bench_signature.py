@@ -24,8 +24,9 @@ import numpy as np
 import torch
 
 from sktheory import SignatureKernelRNNClassifier
+from sktheory.base import single_thread
 from sktheory.datasets import make_brownian_paths, make_spirals
-from sktheory.signature import signature, single_thread
+from sktheory.signature import signature
 
 SIZES = {
     # batch, points, channels, depth | n_train, n_test, epochs

@@ -26,8 +26,9 @@ import numpy as np
 import torch
 
 from sktheory import SignatureKernelRNNClassifier
+from sktheory.base import single_thread
 from sktheory.datasets import make_spirals
-from sktheory.signature import preprocess_paths, random_rnn, signature, single_thread
+from sktheory.signature import preprocess_paths, random_rnn, signature
 
 
 def taylor_errors(n_rnns: int, depth: int, n_points: int, activation: str) -> np.ndarray:

@@ -36,9 +36,7 @@ the risk of ``c T`` is ``c^2 E[T^2] - 2 c E[T Y] + gamma^2 + epsilon^2``.
 
 from __future__ import annotations
 
-import contextlib
 import math
-from collections.abc import Iterator
 from numbers import Integral, Real
 from typing import Any
 
@@ -49,7 +47,7 @@ from sklearn.base import RegressorMixin, _fit_context
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted
 
-from sktheory.base import TorchEstimator
+from sktheory.base import TorchEstimator, single_thread
 
 __all__ = [
     "SingleLocationRegressor",
@@ -362,23 +360,6 @@ def bayes_oracle_predict(
 
 
 # ------------------------------------------------------------------------ estimator
-@contextlib.contextmanager
-def _single_thread(device: torch.device) -> Iterator[None]:
-    """Run torch on one CPU thread, then restore the previous setting.
-
-    Each SGD step works on a few thousand numbers: splitting a gather or a
-    matmul of that size over threads costs more than it saves, and on a
-    loaded 2-core machine the fit ran 14 times slower with 2 threads.
-    """
-    previous = torch.get_num_threads()
-    if device.type == "cpu":
-        torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
-
-
 class SingleLocationRegressor(RegressorMixin, TorchEstimator):
     """Attention predictor for single-location regression.
 
@@ -630,7 +611,7 @@ class SingleLocationRegressor(RegressorMixin, TorchEstimator):
                 "value": self._to_numpy(kv[:, 1]),
             }
 
-        with _single_thread(self.device_):
+        with single_thread(self.device_):
             self._run_loop(step, self.max_iter, record_every=record_every, extra=extra)
         self.key_, self.value_ = self._to_numpy(kv[:, 0]), self._to_numpy(kv[:, 1])
         self.temperature_ = self._temperature_at(self.n_iter_ - 1)

@@ -12,6 +12,7 @@ from sklearn.base import clone
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from sktheory import SignatureKernelRNN, SignatureKernelRNNClassifier
+from sktheory.base import single_thread
 from sktheory.datasets import make_brownian_paths, make_spirals
 from sktheory.signature import (
     ResidualRNN,
@@ -23,7 +24,6 @@ from sktheory.signature import (
     preprocess_paths,
     random_rnn,
     signature,
-    single_thread,
     total_variation,
     weighted_signature_features,
 )

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from contextlib import contextmanager
 from numbers import Integral, Real
 from typing import Any
 
@@ -17,7 +16,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from sktheory.base import TorchEstimator, make_generator
+from sktheory.base import TorchEstimator, make_generator, single_thread
 from sktheory.datasets._diffusion import HEXAGON_LOGITS
 from sktheory.diffusion import _denoising as dn
 from sktheory.diffusion import _potentials as pot
@@ -34,23 +33,6 @@ _FINETUNE_LR = 3e-4
 
 def _is_langevin(est) -> bool:
     return est.sampler == "langevin"
-
-
-@contextmanager
-def _one_thread():
-    """Run torch on one intra-op thread, then restore the caller's setting.
-
-    The loops here apply many small operations to clouds of a few thousand
-    points; intra-op threads never pay off at that size, and on a busy machine
-    BLAS thread synchronisation made a (1000, 2) x (2, 6) product 100 times
-    slower than on one thread.
-    """
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
 
 
 class DiffusionOptimizer(DensityMixin, TorchEstimator):
@@ -327,7 +309,7 @@ class DiffusionOptimizer(DensityMixin, TorchEstimator):
         X = validate_data(self, X, dtype=[np.float64, np.float32])
         gen = self._init_torch()
         reward = _resolve_reward(self.reward)
-        with _one_thread():
+        with single_thread():
             if self.sampler == "langevin":
                 self._fit_langevin(X, reward, gen)
             else:
@@ -697,7 +679,7 @@ class DiffusionOptimizer(DensityMixin, TorchEstimator):
                 float(self.variance),
             )
         else:
-            with _one_thread():
+            with single_thread():
                 out = self._denoising_elbo(X)
         return self._finite_output(self._to_numpy(out))
 
@@ -781,7 +763,7 @@ class DiffusionOptimizer(DensityMixin, TorchEstimator):
                 torch.float64,
             )
             return self._finite_output(x.numpy()), labels.numpy()
-        with _one_thread():
+        with single_thread():
             x = self._denoising_sample(n_samples, gen)
         return self._finite_output(x), np.zeros(n_samples, dtype=int)
 

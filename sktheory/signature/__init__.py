@@ -24,7 +24,6 @@ from sktheory.signature._rnn import (
     ResidualRNN,
     iterated_derivatives,
     random_rnn,
-    single_thread,
 )
 
 __all__ = [
@@ -40,7 +39,6 @@ __all__ = [
     "random_rnn",
     "signature",
     "signature_length",
-    "single_thread",
     "total_variation",
     "weighted_signature_features",
 ]

@@ -25,14 +25,14 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted
 
-from sktheory.base import TorchEstimator
+from sktheory.base import TorchEstimator, single_thread
 from sktheory.signature._features import (
     level_slices,
     preprocess_paths,
     signature,
     weighted_signature_features,
 )
-from sktheory.signature._rnn import ResidualRNN, single_thread
+from sktheory.signature._rnn import ResidualRNN
 
 __all__ = ["SignatureKernelRNN", "SignatureKernelRNNClassifier"]
 

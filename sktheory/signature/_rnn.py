@@ -17,37 +17,15 @@ also lets training back-propagate through the penalty.
 
 from __future__ import annotations
 
-import contextlib
 import math
-from collections.abc import Iterator
 
 import numpy as np
 import torch
 from torch.func import jvp, vmap
 
-__all__ = ["ResidualRNN", "iterated_derivatives", "random_rnn", "single_thread"]
+__all__ = ["ResidualRNN", "iterated_derivatives", "random_rnn"]
 
 _ACTIVATIONS = {"tanh": torch.tanh, "sigmoid": torch.sigmoid}
-
-
-@contextlib.contextmanager
-def single_thread(device: torch.device | str = "cpu") -> Iterator[None]:
-    """Run torch on one CPU thread inside the block, then restore the setting.
-
-    The recurrent loop and the nested derivatives are thousands of tiny
-    operations; intra-op threads only add synchronisation to them. On a loaded
-    2-core machine one training step took 0.04 s on one thread and 0.5-13 s on
-    two.
-    """
-    if torch.device(device).type != "cpu":
-        yield
-        return
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
 
 
 class ResidualRNN(torch.nn.Module):
