@@ -6,10 +6,13 @@ from sktheory.base import (
     DivergenceWarning,
     IncompatibleVersionError,
 )
+from sktheory.resnet_ode import ResNetODEClassifier, ResNetODERegressor
 
 __all__ = [
     "DivergenceError",
     "DivergenceWarning",
     "IncompatibleVersionError",
+    "ResNetODEClassifier",
+    "ResNetODERegressor",
     "__version__",
 ]

@@ -12,7 +12,10 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 from sktheory.discovery import all_estimators
 
 # Test-sized parameters, by estimator name: small models, few iterations.
-FAST_PARAMS: dict[str, dict] = {}
+FAST_PARAMS: dict[str, dict] = {
+    "ResNetODERegressor": {"depth": 4, "width": 8, "hidden_width": 8, "max_epochs": 30},
+    "ResNetODEClassifier": {"depth": 4, "width": 8, "hidden_width": 8, "max_epochs": 30},
+}
 
 # {estimator name: {check name: reason}}.
 EXPECTED_FAILED_CHECKS: dict[str, dict[str, str]] = {}
