@@ -271,7 +271,7 @@ class _DivergenceMonitor(Callback):
     def on_batch_end(self, net, batch=None, training=False, **kwargs):
         loss = kwargs.get("loss")
         if training and loss is not None and not bool(torch.isfinite(loss)):
-            raise _Diverged(len(net.history) - 1, float(loss))
+            raise _Diverged(len(net.history) - 1, float(loss.detach()))
 
 
 class _TensorBatches:
@@ -495,7 +495,10 @@ class _ResNetODEBase(TorchEstimator):
         if failure is not None:
             self._diverge(failure.epoch, failure.loss)
             return self
-        self.final_ratios_ = self._ratios(Xt[sub], yt[sub])
+        trained = self.max_epochs > 0
+        self.final_ratios_ = (
+            self._ratios(Xt[sub], yt[sub]) if trained else self.init_ratios_
+        )
         return self
 
     # ------------------------------------------------------------- forward
@@ -772,6 +775,11 @@ class ResNetODERegressor(RegressorMixin, _ResNetODEBase):
     )
 
     _net_class = _PenalizedRegressorNet
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True
+        return tags
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X: Any, y: Any) -> ResNetODERegressor:

@@ -13,8 +13,8 @@ from sktheory.discovery import all_estimators
 
 # Test-sized parameters, by estimator name: small models, few iterations.
 FAST_PARAMS: dict[str, dict] = {
-    "ResNetODERegressor": {"depth": 4, "width": 8, "hidden_width": 8, "max_epochs": 30},
-    "ResNetODEClassifier": {"depth": 4, "width": 8, "hidden_width": 8, "max_epochs": 30},
+    "ResNetODERegressor": {"depth": 3, "width": 8, "max_epochs": 10, "learning_rate": 0.1},
+    "ResNetODEClassifier": {"depth": 3, "width": 8, "max_epochs": 10, "learning_rate": 0.1},
 }
 
 # {estimator name: {check name: reason}}.
