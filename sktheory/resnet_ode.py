@@ -832,7 +832,7 @@ class ResNetODERegressor(RegressorMixin, _ResNetODEBase):
 
     @classmethod
     def _demo(cls, random_state: int = 0) -> dict:
-        """Fit a depth-64 ResNet on a neural-ODE teacher task."""
+        """Fit a depth-32 ResNet on a neural-ODE teacher task."""
         from sklearn.model_selection import train_test_split
         from sklearn.neural_network import MLPRegressor
 
@@ -842,14 +842,14 @@ class ResNetODERegressor(RegressorMixin, _ResNetODEBase):
             n_samples=600, n_features=8, noise=0.05, random_state=random_state
         )
         Xtr, Xte, ytr, yte = train_test_split(X, y, random_state=random_state)
-        est = cls(depth=64, width=16, max_epochs=150, random_state=random_state)
+        est = cls(depth=32, width=16, max_epochs=100, random_state=random_state)
         score = est.fit(Xtr, ytr).score(Xte, yte)
         mlp = MLPRegressor(
             hidden_layer_sizes=(64, 64), max_iter=1000, random_state=random_state
         )
         base = mlp.fit(Xtr, ytr).score(Xte, yte)
         return {
-            "task": "neural-ODE teacher (d=8, L=64)",
+            "task": "neural-ODE teacher (d=8, L=32)",
             "metric": "test R^2",
             "score": float(score),
             "baseline": "MLPRegressor(64, 64)",
@@ -942,7 +942,7 @@ class ResNetODEClassifier(ClassifierMixin, _ResNetODEBase):
 
     @classmethod
     def _demo(cls, random_state: int = 0) -> dict:
-        """Fit a depth-64 ResNet on a neural-ODE teacher classification task."""
+        """Fit a depth-32 ResNet on a neural-ODE teacher classification task."""
         from sklearn.model_selection import train_test_split
         from sklearn.neural_network import MLPClassifier
 
@@ -952,14 +952,14 @@ class ResNetODEClassifier(ClassifierMixin, _ResNetODEBase):
             n_samples=600, n_features=8, task="classification", random_state=random_state
         )
         Xtr, Xte, ytr, yte = train_test_split(X, y, random_state=random_state)
-        est = cls(depth=64, width=16, max_epochs=150, random_state=random_state)
+        est = cls(depth=32, width=16, max_epochs=100, random_state=random_state)
         score = est.fit(Xtr, ytr).score(Xte, yte)
         mlp = MLPClassifier(
             hidden_layer_sizes=(64, 64), max_iter=1000, random_state=random_state
         )
         base = mlp.fit(Xtr, ytr).score(Xte, yte)
         return {
-            "task": "neural-ODE teacher, 3 classes (d=8, L=64)",
+            "task": "neural-ODE teacher, 3 classes (d=8, L=32)",
             "metric": "test accuracy",
             "score": float(score),
             "baseline": "MLPClassifier(64, 64)",
