@@ -8,13 +8,10 @@ from sktheory.attention import (
     linear_baseline_risk,
     population_risk,
 )
-from sktheory.base import (
-    DivergenceError,
-    DivergenceWarning,
-    IncompatibleVersionError,
-)
+from sktheory.base import DivergenceError, DivergenceWarning, IncompatibleVersionError
 from sktheory.deep_linear import DeepLinearRegressor
 from sktheory.diffusion import DiffusionOptimizer
+from sktheory.resnet_ode import ResNetODEClassifier, ResNetODERegressor
 from sktheory.signature import SignatureKernelRNN, SignatureKernelRNNClassifier
 from sktheory.two_timescale import (
     TwoTimescaleNet,
@@ -23,20 +20,25 @@ from sktheory.two_timescale import (
 )
 
 __all__ = [
+    # estimators
     "DeepLinearRegressor",
-    "DivergenceError",
     "DiffusionOptimizer",
-    "DivergenceWarning",
-    "IncompatibleVersionError",
-    "TwoTimescaleNet",
-    "fast_outer_weights",
-    "simulate_two_timescale_limit",
+    "ResNetODEClassifier",
+    "ResNetODERegressor",
     "SignatureKernelRNN",
     "SignatureKernelRNNClassifier",
     "SingleLocationRegressor",
-    "__version__",
+    "TwoTimescaleNet",
+    # the papers' closed forms, oracles and limit dynamics
     "bayes_oracle_attention",
     "bayes_oracle_predict",
+    "fast_outer_weights",
     "linear_baseline_risk",
     "population_risk",
+    "simulate_two_timescale_limit",
+    # errors
+    "DivergenceError",
+    "DivergenceWarning",
+    "IncompatibleVersionError",
+    "__version__",
 ]

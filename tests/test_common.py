@@ -29,6 +29,8 @@ FAST_PARAMS: dict[str, dict] = {
     "DiffusionOptimizer": dict(
         n_components=2, reward="first_coordinate", n_particles=20, max_iter=5
     ),
+    "ResNetODERegressor": {"depth": 3, "width": 8, "max_epochs": 10, "learning_rate": 0.1},
+    "ResNetODEClassifier": {"depth": 3, "width": 8, "max_epochs": 10, "learning_rate": 0.1},
 }
 
 # {estimator name: {check name: reason}}.

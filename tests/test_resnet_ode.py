@@ -1,0 +1,354 @@
+"""Tests of the ResNet / neural-ODE estimators against the papers' math."""
+
+import pickle
+
+import numpy as np
+import pytest
+import torch
+from sklearn.metrics import log_loss
+from sklearn.utils._param_validation import InvalidParameterError
+
+from sktheory import (
+    DivergenceError,
+    DivergenceWarning,
+    ResNetODEClassifier,
+    ResNetODERegressor,
+)
+from sktheory.datasets import make_resnet_ode_random_targets, make_resnet_ode_teacher
+from sktheory.resnet_ode import depth_process
+
+
+@pytest.fixture(scope="module")
+def small_data():
+    rng = np.random.RandomState(0)
+    X = rng.randn(32, 8)
+    y = rng.randn(32)
+    return X, y
+
+
+def _init_ratio(X, y, depth, init, beta, seeds=(0, 1)):
+    """Mean ||h_L - h_0|| / ||h_0|| and gradient ratio at initialisation."""
+    ratios = [
+        ResNetODERegressor(
+            depth=depth,
+            width=16,
+            hidden_width=16,
+            init=init,
+            scaling_exponent=beta,
+            max_epochs=0,
+            random_state=s,
+        )
+        .fit(X, y)
+        .init_ratios_
+        for s in seeds
+    ]
+    return (
+        np.mean([r["output_ratio"] for r in ratios]),
+        np.mean([r["gradient_ratio"] for r in ratios]),
+    )
+
+
+# ------------------------------------------------------------ scaling regimes
+def test_iid_scaling_regimes_at_init(small_data):
+    X, y = small_data
+    small, large = 16, 128
+    # beta = 1/4 < 1/2: explodes with depth (hidden states and gradients).
+    out16, grad16 = _init_ratio(X, y, small, "iid", 0.25)
+    out128, grad128 = _init_ratio(X, y, large, "iid", 0.25)
+    assert out128 > 3 * out16 and out128 > 6
+    assert grad128 > 3 * grad16
+    # beta = 1/2: the non-trivial regime, of order one at every depth.
+    out16, grad16 = _init_ratio(X, y, small, "iid", 0.5)
+    out128, grad128 = _init_ratio(X, y, large, "iid", 0.5)
+    assert 0.3 < out16 < 3 and 0.3 < out128 < 3
+    assert 0.6 < out128 / out16 < 1.6
+    assert 0.3 < grad128 < 3
+    # beta = 1 > 1/2: collapses to the identity like L^(1/2 - beta) = L^-1/2.
+    out16, grad16 = _init_ratio(X, y, small, "iid", 1.0)
+    out128, grad128 = _init_ratio(X, y, large, "iid", 1.0)
+    assert out128 < 0.1 and grad128 < 0.1
+    assert 0.2 < out128 / out16 < 0.5  # 8^-1/2 = 0.35
+
+
+def test_smooth_init_beta_one_is_non_trivial(small_data):
+    X, y = small_data
+    out16, grad16 = _init_ratio(X, y, 16, "smooth", 1.0)
+    out128, grad128 = _init_ratio(X, y, 128, "smooth", 1.0)
+    # A neural ODE: the ratio neither vanishes nor explodes with depth.
+    assert 0.1 < out128 < 3 and 0.1 < grad128 < 3
+    assert 0.6 < out128 / out16 < 1.6
+
+
+def test_zero_v_start_is_the_identity(small_data):
+    X, y = small_data
+    est = ResNetODERegressor(depth=10, width=6, init="zero_v", max_epochs=0, random_state=0)
+    est.fit(X, y)
+    assert est.init_ratios_ == {"output_ratio": 0.0, "gradient_ratio": 0.0}
+    states = est.hidden_states(X)
+    np.testing.assert_array_equal(states[:, 0], states[:, -1])
+    reg = est.weight_regularity()
+    assert reg["V"]["max_diff"] == 0.0 and reg["W"]["max_diff"] == 0.0
+    assert reg["V"]["max_norm"] == 0.0 and reg["W"]["max_norm"] > 0
+
+
+# ------------------------------------------------------- weight processes
+def test_depth_process_covariances():
+    g = torch.Generator().manual_seed(0)
+    L, n = 64, 4000
+    fbm = depth_process("fbm", L, (n,), hurst=0.3, generator=g)
+    # Increments of fractional Brownian motion: std (1/L)^H.
+    inc = (fbm[1:] - fbm[:-1]).std()
+    assert abs(float(inc) / L**-0.3 - 1) < 0.05
+    assert abs(float(fbm[-1].std()) - 1) < 0.05  # Var B_H(1) = 1
+    smooth = depth_process("smooth", L, (n,), bandwidth=0.1, generator=g)
+    assert abs(float(smooth.std(dim=1).mean()) - 1) < 0.05
+    corr = float((smooth[1:] * smooth[:-1]).mean())
+    assert abs(corr - np.exp(-1 / (2 * (L * 0.1) ** 2))) < 0.03
+    tied = depth_process("tied", L, (3, 2), generator=g)
+    assert torch.equal(tied[0], tied[-1])
+    iid = depth_process("iid", L, (n,), generator=g)
+    assert abs(float((iid[1:] * iid[:-1]).mean())) < 0.02
+
+
+# ------------------------------------------------- training and regularity
+def _iclr_fit(depth, X, Y, init="zero_v"):
+    return ResNetODERegressor(
+        depth=depth,
+        width=8,
+        hidden_width=16,
+        activation="gelu",
+        init=init,
+        optimizer="sgd",
+        learning_rate=0.05,
+        scale_lr_with_depth=True,
+        max_epochs=20,
+        random_state=0,
+    ).fit(X, Y)
+
+
+def test_iclr_init_keeps_weights_lipschitz_in_depth():
+    X, Y = make_resnet_ode_random_targets(24, 8, 8, random_state=0)
+    short, deep = _iclr_fit(8, X, Y), _iclr_fit(32, X, Y)
+    assert deep.history_[-1]["loss"] < 0.8 * deep.history_[0]["loss"]
+    for family in ("V", "W"):
+        a = short.weight_regularity()[family]
+        b = deep.weight_regularity()[family]
+        assert a["max_diff"] > 0
+        # max_k ||Z_{k+1} - Z_k|| = O(1/L): 4x the depth, at most ~1/4 of the
+        # jumps, so L * max_diff does not grow with depth.
+        assert b["max_diff"] < 0.3 * a["max_diff"]
+        assert b["max_diff_times_depth"] < 1.2 * a["max_diff_times_depth"]
+    # From an i.i.d. start the jumps stay of order one instead.
+    iid = _iclr_fit(32, X, Y, init="iid").weight_regularity()["W"]
+    assert iid["max_diff"] > 1
+
+
+def test_regularity_penalty_reduces_successive_differences(small_data):
+    X, y = small_data
+    kwargs = dict(depth=8, width=8, hidden_width=8, init="iid", max_epochs=25)
+    free = ResNetODERegressor(**kwargs, random_state=0).fit(X, y)
+    tamed = ResNetODERegressor(**kwargs, regularity_penalty=0.5, random_state=0).fit(X, y)
+    for family in ("V", "W"):
+        f, t = free.weight_regularity()[family], tamed.weight_regularity()[family]
+        assert t["max_diff"] < 0.8 * f["max_diff"]
+        assert t["diff_norm"] < 0.8 * f["diff_norm"]
+
+
+def test_same_seed_same_fit_with_minibatches(small_data):
+    X, y = small_data
+    kwargs = dict(depth=6, width=6, batch_size=8, max_epochs=5)
+    a = ResNetODERegressor(**kwargs, random_state=3).fit(X, y)
+    b = ResNetODERegressor(**kwargs, random_state=3).fit(X, y)
+    c = ResNetODERegressor(**kwargs, random_state=4).fit(X, y)
+    np.testing.assert_array_equal(a.predict(X), b.predict(X))
+    assert not np.allclose(a.predict(X), c.predict(X))
+    assert a.n_iter_ == 5 and [h["iter"] for h in a.history_] == list(range(5))
+    assert all(np.isfinite(h["loss"]) for h in a.history_)
+
+
+def test_early_stopping_with_tol(small_data):
+    X, y = small_data
+    est = ResNetODERegressor(
+        depth=4, width=4, max_epochs=500, tol=0.5, n_iter_no_change=2, random_state=0
+    ).fit(X, y)
+    assert est.n_iter_ < 500
+
+
+def test_regressor_fits_teacher_and_multioutput():
+    X, y = make_resnet_ode_teacher(100, 4, depth=20, noise=0.0, random_state=0)
+    kwargs = dict(depth=8, width=8, max_epochs=60, learning_rate=0.03, random_state=0)
+    est = ResNetODERegressor(**kwargs).fit(X, y)
+    assert est.score(X, y) > 0.9
+    Y = np.c_[y, -2 * y + 1]
+    multi = ResNetODERegressor(**kwargs).fit(X, Y)
+    assert multi.predict(X).shape == (100, 2)
+    assert multi.score(X, Y) > 0.9
+
+
+def test_classifier_fits_teacher():
+    X, y = make_resnet_ode_teacher(150, 4, task="classification", random_state=0)
+    clf = ResNetODEClassifier(
+        depth=8, width=8, max_epochs=60, learning_rate=0.03, random_state=0
+    ).fit(X, y)
+    assert clf.score(X, y) > 0.85
+    proba = clf.predict_proba(X)
+    np.testing.assert_allclose(proba.sum(1), 1.0)
+    assert list(clf.classes_) == [0, 1, 2]
+
+
+# -------------------------------------------------------------- diagnostics
+def test_hidden_states_reproduce_predictions(small_data):
+    X, y = small_data
+    est = ResNetODERegressor(depth=5, width=7, max_epochs=3, random_state=0).fit(X, y)
+    states = est.hidden_states(X)
+    assert states.shape == (32, 6, 7)
+    mod = est.module_
+    A, B, b = (t.detach().numpy() for t in (mod.A, mod.B, mod.b))
+    np.testing.assert_allclose(states[:, 0], X @ A.T / np.sqrt(8))
+    out = (states[:, -1] @ B.T / np.sqrt(7) + b)[:, 0]
+    np.testing.assert_allclose(out * est.y_scale_ + est.y_mean_, est.predict(X))
+    terms = est.generalization_bound_terms()
+    reg = est.weight_regularity()
+    assert terms["lipschitz_in_depth"] == max(r["max_diff_times_depth"] for r in reg.values())
+    assert terms["depth"] == 5 and terms["n_samples"] == 32
+    assert set(est.final_ratios_) == {"output_ratio", "gradient_ratio"}
+
+
+def test_single_matrix_variant(small_data):
+    X, y = small_data
+    est = ResNetODERegressor(
+        depth=5, width=6, residual="v_sigma", max_epochs=2, random_state=0
+    ).fit(X, y)
+    assert est.module_.W is None and tuple(est.module_.V.shape) == (5, 6, 6)
+    assert set(est.weight_regularity()) == {"V"}
+
+
+def _dense_hessian(loss_fn, params):
+    blocks = torch.autograd.functional.hessian(lambda *p: loss_fn(list(p)), tuple(params))
+    sizes = [p.numel() for p in params]
+    rows = [
+        torch.cat([blocks[i][j].reshape(sizes[i], sizes[j]) for j in range(len(params))], 1)
+        for i in range(len(params))
+    ]
+    return torch.cat(rows, 0)
+
+
+def _flat_grad(loss_fn, flat, params):
+    pieces, start = [], 0
+    for p in params:
+        pieces.append(flat[start : start + p.numel()].reshape(p.shape))
+        start += p.numel()
+    return torch.cat([g.reshape(-1) for g in torch.autograd.grad(loss_fn(pieces), pieces)])
+
+
+@pytest.mark.parametrize("kind", ["regressor", "classifier"])
+def test_sharpness_problem_matches_training_objective_and_hessian(kind):
+    rng = np.random.RandomState(0)
+    X = rng.randn(10, 2)
+    lam = 0.1
+    kwargs = dict(depth=3, width=3, hidden_width=2, activation="tanh", regularity_penalty=lam)
+    if kind == "regressor":
+        y = rng.randn(10)
+        est = ResNetODERegressor(**kwargs, max_epochs=5, random_state=0).fit(X, y)
+        data = np.mean(((est.predict(X) - y) / est.y_scale_) ** 2)
+    else:
+        y = np.array(["a", "b"] * 5)
+        est = ResNetODEClassifier(**kwargs, max_epochs=5, random_state=0).fit(X, y)
+        data = log_loss(y, est.predict_proba(X))
+    loss_fn, params = est._sharpness_problem(X, y)
+    assert all(p.dtype == torch.float64 and not p.requires_grad for p in params)
+    reg = est.weight_regularity()
+    penalty = lam * np.sqrt(reg["V"]["diff_norm"] ** 2 + reg["W"]["diff_norm"] ** 2)
+    assert float(loss_fn(params)) == pytest.approx(data + penalty, rel=1e-10)
+
+    H = _dense_hessian(loss_fn, params)
+    assert H.shape[0] == sum(p.numel() for p in params)
+    torch.testing.assert_close(H, H.T, rtol=1e-8, atol=1e-10)
+    # Hessian-vector products against central differences of the gradient.
+    flat = torch.cat([p.reshape(-1) for p in params]).requires_grad_(True)
+    gen = torch.Generator().manual_seed(0)
+    for _ in range(2):
+        v = torch.randn(flat.shape, generator=gen, dtype=torch.float64)
+        eps = 1e-5
+        fd = (
+            _flat_grad(loss_fn, (flat + eps * v).detach().requires_grad_(), params)
+            - _flat_grad(loss_fn, (flat - eps * v).detach().requires_grad_(), params)
+        ) / (2 * eps)
+        torch.testing.assert_close(H @ v, fd, rtol=1e-5, atol=1e-6)
+    # The copies are detached: changing them leaves the model alone.
+    before = est.predict(X)
+    params[0].add_(1.0)
+    np.testing.assert_array_equal(before, est.predict(X))
+
+
+# ------------------------------------------------------ divergence and input
+def test_divergence_raises_or_warns(small_data):
+    X, y = small_data
+    kwargs = dict(depth=4, width=4, optimizer="sgd", learning_rate=1e12, max_epochs=20)
+    with pytest.raises(DivergenceError, match="diverged"):
+        ResNetODERegressor(**kwargs, random_state=0).fit(X, y * 1e6)
+    with pytest.warns(DivergenceWarning):
+        est = ResNetODERegressor(**kwargs, on_divergence="warn", random_state=0)
+        est.fit(X, y * 1e6)
+    assert est.diverged_ and not np.isfinite(est.history_[-1]["loss"])
+    with pytest.raises(ValueError, match="diverged"):
+        est.predict(X)
+
+
+def test_bad_input_and_parameters(small_data):
+    X, y = small_data
+    est = ResNetODERegressor(depth=2, width=3, max_epochs=1, random_state=0)
+    Xnan = X.copy()
+    Xnan[0, 0] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        est.fit(Xnan, y)
+    with pytest.raises(ValueError, match="sample"):
+        est.fit(X[:0], y[:0])
+    with pytest.raises(ValueError, match="inconsistent"):
+        est.fit(X, y[:-1])
+    est.fit(X, y)
+    with pytest.raises(ValueError, match="features"):
+        est.predict(X[:, :3])
+    with pytest.raises(ValueError, match="features"):
+        est.hidden_states(X[:, :3])
+    for bad in (
+        {"depth": 0},
+        {"init": "orthogonal"},
+        {"hurst": 1.5},
+        {"scaling_exponent": -1.0},
+        {"activation": "swish"},
+    ):
+        with pytest.raises(InvalidParameterError):
+            ResNetODERegressor(**bad).fit(X, y)
+    with pytest.raises(ValueError, match="Unknown label type"):
+        ResNetODEClassifier(max_epochs=1).fit(X, y)
+
+
+def test_pickle_float32_and_large_depth(small_data):
+    X, y = small_data
+    est = ResNetODERegressor(
+        depth=1000,
+        width=4,
+        hidden_width=4,
+        init="iid",
+        scaling_exponent=0.5,
+        dtype="float32",
+        max_epochs=1,
+        random_state=0,
+    ).fit(X[:8], y[:8])
+    assert est.module_.V.dtype == torch.float32 and est.module_.V.shape[0] == 1000
+    clone = pickle.loads(pickle.dumps(est))
+    np.testing.assert_array_equal(clone.predict(X), est.predict(X))
+    assert clone.hidden_states(X[:2]).shape == (2, 1001, 4)
+
+
+def test_datasets():
+    X, y = make_resnet_ode_random_targets(50, 6, 3, random_state=1)
+    assert X.shape == (50, 6) and y.shape == (50, 3)
+    X2, y2 = make_resnet_ode_random_targets(50, 6, 3, random_state=1)
+    np.testing.assert_array_equal(y, y2)
+    assert make_resnet_ode_random_targets(5, 2, 1, random_state=0)[1].shape == (5,)
+    X, y = make_resnet_ode_teacher(300, 3, noise=0.0, random_state=0)
+    assert abs(y.std() - 1) < 1e-12 and abs(y.mean()) < 1e-12
+    with pytest.raises(InvalidParameterError):
+        make_resnet_ode_teacher(10, task="ranking")
