@@ -224,3 +224,30 @@ def test_non_convergence_is_an_error_not_a_guess():
         top_hessian_eigenvalue(
             _quadratic(A), [torch.zeros(n, dtype=f64)], tol=0, max_iter=1, random_state=0
         )
+
+
+def _estimators_with_sharpness():
+    from sktheory.discovery import all_estimators
+
+    return [(n, c) for n, c in all_estimators() if hasattr(c, "_sharpness_problem")]
+
+
+@pytest.mark.parametrize(
+    "name, cls", _estimators_with_sharpness(), ids=[n for n, _ in _estimators_with_sharpness()]
+)
+def test_sharpness_of_every_estimator_matches_its_dense_hessian(name, cls):
+    from sklearn.base import is_classifier
+
+    from sktheory.diagnostics import dense_hessian
+
+    from .test_common import fast_instance
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(30, 3))
+    y = (X[:, 0] > 0).astype(int) if is_classifier(cls()) else X @ [1.0, -2.0, 0.5]
+    model = fast_instance(name, cls).set_params(random_state=0).fit(X, y)
+    loss_fn, params = model._sharpness_problem(X, y)
+    n_params = sum(p.numel() for p in params)
+    assert n_params < 3000, "keep the dense reference small"
+    exact = torch.linalg.eigvalsh(dense_hessian(loss_fn, params))[-1].item()
+    assert sharpness(model, X, y, random_state=0) == pytest.approx(exact, rel=1e-6)
