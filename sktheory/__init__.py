@@ -7,6 +7,7 @@ from sktheory.base import (
     IncompatibleVersionError,
 )
 from sktheory.deep_linear import DeepLinearRegressor
+from sktheory.logical_form import LogicalFormParser
 from sktheory.two_timescale import (
     TwoTimescaleNet,
     fast_outer_weights,
@@ -18,6 +19,7 @@ __all__ = [
     "DivergenceError",
     "DivergenceWarning",
     "IncompatibleVersionError",
+    "LogicalFormParser",
     "TwoTimescaleNet",
     "fast_outer_weights",
     "simulate_two_timescale_limit",

@@ -23,6 +23,13 @@ FAST_PARAMS: dict[str, dict] = {
         random_state=0,
     ),
     "DeepLinearRegressor": {"depth": 3, "max_iter": 300, "random_state": 0},
+    "LogicalFormParser": {
+        "d_model": 8,
+        "n_layers": 1,
+        "n_heads": 2,
+        "max_epochs": 2,
+        "random_state": 0,
+    },
 }
 
 # {estimator name: {check name: reason}}.
