@@ -22,7 +22,7 @@ from sktheory.logical_form import LogicalFormParser, coverage_report, make_datas
 
 SIZES = {
     "smoke": dict(n_train=4, n_test=2, n_entities=150, max_epochs=3, d_model=16, beam=2),
-    "small": dict(n_train=40, n_test=15, n_entities=300, max_epochs=40, d_model=64, beam=4),
+    "small": dict(n_train=30, n_test=10, n_entities=300, max_epochs=40, d_model=64, beam=4),
     "full": dict(n_train=150, n_test=40, n_entities=600, max_epochs=60, d_model=64, beam=4),
 }
 

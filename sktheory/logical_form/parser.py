@@ -651,11 +651,11 @@ class LogicalFormParser(TorchEstimator):
         """Fit from answers on one generated graph, score on turns about another."""
         from .generator import make_dataset
 
-        kg, turns, answers, _ = make_dataset(30, n_entities=300, random_state=random_state)
+        kg, turns, answers, _ = make_dataset(20, n_entities=300, random_state=random_state)
         kg_test, t_test, a_test, _ = make_dataset(8, n_entities=300, random_state=random_state + 1)
-        model = cls(kg=kg, max_epochs=40, random_state=random_state).fit(turns, answers)
-        base = cls(kg=kg, max_epochs=40, context="utterance", random_state=random_state)
-        base.fit(turns, answers)
+        params = dict(kg=kg, d_model=32, max_epochs=25, random_state=random_state)
+        model = cls(**params).fit(turns, answers)
+        base = cls(context="utterance", **params).fit(turns, answers)
         return {
             "task": "CSQA-style QA on an unseen graph",
             "metric": "answer score",
