@@ -109,6 +109,8 @@ class LogicalFormParser(TorchEstimator):
         The form trained on, per training turn (None where skipped).
     search_seconds_ : float
         Time spent searching silver forms.
+    fit_seconds_ : float
+        Time of the whole fit (search included).
     history_ : list of dict
         Mean training loss per epoch.
     n_iter_ : int
