@@ -655,7 +655,7 @@ class LogicalFormParser(TorchEstimator):
 
         kg, turns, answers, _ = make_dataset(20, n_entities=300, random_state=random_state)
         kg_test, t_test, a_test, _ = make_dataset(8, n_entities=300, random_state=random_state + 1)
-        params = dict(kg=kg, d_model=32, max_epochs=25, random_state=random_state)
+        params = dict(kg=kg, max_epochs=30, random_state=random_state)
         model = cls(**params).fit(turns, answers)
         base = cls(context="utterance", **params).fit(turns, answers)
         return {
