@@ -11,6 +11,7 @@ from sktheory.attention import (
 from sktheory.base import DivergenceError, DivergenceWarning, IncompatibleVersionError
 from sktheory.deep_linear import DeepLinearRegressor
 from sktheory.diffusion import DiffusionOptimizer
+from sktheory.logical_form import LogicalFormParser
 from sktheory.resnet_ode import ResNetODEClassifier, ResNetODERegressor
 from sktheory.signature import SignatureKernelRNN, SignatureKernelRNNClassifier
 from sktheory.two_timescale import (
@@ -23,6 +24,7 @@ __all__ = [
     # estimators
     "DeepLinearRegressor",
     "DiffusionOptimizer",
+    "LogicalFormParser",
     "ResNetODEClassifier",
     "ResNetODERegressor",
     "SignatureKernelRNN",

@@ -31,6 +31,13 @@ FAST_PARAMS: dict[str, dict] = {
     ),
     "ResNetODERegressor": {"depth": 3, "width": 8, "max_epochs": 10, "learning_rate": 0.1},
     "ResNetODEClassifier": {"depth": 3, "width": 8, "max_epochs": 10, "learning_rate": 0.1},
+    "LogicalFormParser": {
+        "d_model": 8,
+        "n_layers": 1,
+        "n_heads": 2,
+        "max_epochs": 2,
+        "random_state": 0,
+    },
 }
 
 # {estimator name: {check name: reason}}.

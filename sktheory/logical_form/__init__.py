@@ -65,6 +65,7 @@ from .grammar import (
     symbols,
 )
 from .kg import KnowledgeGraph, UnknownSymbolError
+from .parser import LogicalFormParser
 from .sparql import SparqlExecutor, to_sparql
 from .supervision import (
     CoverageReport,
@@ -88,6 +89,7 @@ __all__ = [
     "KnowledgeGraph",
     "LogicalForm",
     "LogicalFormError",
+    "LogicalFormParser",
     "LogicalFormSyntaxError",
     "LogicalFormTypeError",
     "Number",

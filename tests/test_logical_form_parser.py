@@ -1,0 +1,288 @@
+"""LogicalFormParser: weak supervision, unseen graphs, constrained decoding,
+persistence and bad input."""
+
+import copy
+import pickle
+
+import numpy as np
+import pytest
+from sklearn.base import clone
+from sklearn.exceptions import NotFittedError
+from sklearn.utils import estimator_checks as ec
+
+from sktheory.logical_form import (
+    LogicalFormParser,
+    PrefixState,
+    answer_score,
+    candidate_symbols,
+    execute,
+    linearize,
+    make_dataset,
+    parse,
+    symbols,
+)
+from sktheory.logical_form import _model as M
+
+TINY = dict(d_model=16, n_layers=1, n_heads=2, max_epochs=2, random_state=0)
+
+
+@pytest.fixture(scope="module")
+def data():
+    """Training turns on one generated graph, test turns on another one."""
+    train = make_dataset(30, n_entities=300, random_state=0)
+    test = make_dataset(10, n_entities=300, random_state=1)
+    return train, test
+
+
+@pytest.fixture(scope="module")
+def fitted(data):
+    (kg, turns, answers, _), _ = data
+    return LogicalFormParser(kg=kg, max_epochs=40, random_state=0).fit(turns, answers)
+
+
+@pytest.fixture(scope="module")
+def small(data):
+    (kg, turns, answers, forms), _ = data
+    return kg, turns[:40], answers[:40], [str(f) for f in forms[:40]]
+
+
+def test_fits_from_answers_and_answers_turns_about_an_unseen_graph(data, fitted):
+    (kg, turns, answers, _), (kg2, t2, a2, _) = data
+    # The test graph's entities are new: none of their labels was seen in training.
+    train_labels = {kg.label(e) for t in turns for e in candidate_symbols(t, kg)["entities"]}
+    test_labels = {kg2.label(e) for t in t2 for e in candidate_symbols(t, kg2)["entities"]}
+    assert len(test_labels & train_labels) <= 0.1 * len(test_labels)
+
+    assert fitted.supervision_ == "answers"
+    assert fitted.coverage_ >= 0.96 and fitted.n_skipped_ == round((1 - fitted.coverage_) * 240)
+    assert set(fitted.coverage_by_type_) >= {"Simple Question (Direct)", "Clarification"}
+    assert fitted.history_[-1]["loss"] < 0.2 * fitted.history_[0]["loss"]
+    assert fitted.score(turns, answers) > 0.95
+
+    report = fitted.score_by_type(t2, a2, kg=kg2)
+    assert report["overall"]["n"] == len(t2)
+    assert report["overall"]["score"] >= 0.75
+    for qtype in (
+        "Simple Question (Direct)",
+        "Simple Question (Coreferenced)",
+        "Simple Question (Ellipsis)",
+        "Clarification",
+    ):
+        assert report[qtype]["score"] >= 0.85, (qtype, report[qtype])
+    assert fitted.score(t2, a2, kg=kg2) == pytest.approx(report["overall"]["score"])
+
+
+def test_predictions_parse_type_check_and_use_only_the_turns_symbols(data, fitted):
+    _, (kg2, t2, _, _) = data
+    predicted = fitted.predict(t2, kg=kg2)
+    assert predicted.shape == (len(t2),) and predicted.dtype == object
+    for form, turn in zip(predicted, t2, strict=True):
+        lf = parse(form)  # raises if malformed or ill-typed
+        assert len(linearize(lf)) <= fitted.max_length
+        cands = candidate_symbols(turn, kg2)
+        used = symbols(lf)
+        assert used["entity"] <= set(cands["entities"])
+        assert used["relation"] <= set(cands["relations"])
+        assert used["type"] <= set(cands["types"])
+        assert used["number"] <= set(cands["numbers"])
+        assert used["reference"] <= set(cands["references"])
+    answers = fitted.predict_answers(t2[:20], kg=kg2)
+    for form, turn, ans in zip(predicted[:20], t2[:20], answers, strict=True):
+        assert ans == execute(form, kg2, turn, strict=False)
+
+
+def test_beam_search_decodes_valid_forms_at_least_as_likely_as_greedy(data, fitted):
+    _, (kg2, t2, a2, _) = data
+    beam = copy.deepcopy(fitted).set_params(beam_size=4)
+    rows = t2[:20]
+    greedy_forms, beam_forms = fitted.predict(rows, kg=kg2), beam.predict(rows, kg=kg2)
+    vocab = fitted._vocab()
+    better = 0
+    for g, b, turn in zip(greedy_forms, beam_forms, rows, strict=True):
+        parse(b)
+        feats = M.featurize(turn, kg2, vocab, "structured", fitted.max_tokens)
+        lg = fitted._log_likelihood(feats, linearize(parse(g)))
+        lb = fitted._log_likelihood(feats, linearize(parse(b)))
+        better += lb >= lg - 1e-4
+    # A beam keeps the greedy path unless better prefixes push it out.
+    assert better >= 0.9 * len(rows)
+    assert beam.score(rows, a2[:20], kg=kg2) >= fitted.score(rows, a2[:20], kg=kg2) - 0.05
+
+
+def test_direct_supervision_with_logical_forms(small):
+    kg, turns, _, forms = small
+    parser = LogicalFormParser(**TINY).fit(turns, forms)  # no graph needed
+    assert parser.supervision_ == "forms"
+    assert parser.coverage_ == 1.0 and parser.train_forms_ == forms
+    assert all(isinstance(parse(f), object) for f in parser.predict(turns[:5]))
+    with pytest.raises(ValueError, match="KnowledgeGraph is needed"):
+        parser.predict_answers(turns[:2])
+    # Gold forms as y: score executes them for the gold answers.
+    assert parser.score(turns, forms, kg=kg) == pytest.approx(
+        np.mean(
+            [
+                answer_score(p, execute(f, kg, t))
+                for p, f, t in zip(parser.predict_answers(turns, kg=kg), forms, turns, strict=True)
+            ]
+        )
+    )
+
+
+def test_pickle_round_trip_gives_identical_predictions(data, fitted):
+    _, (kg2, t2, _, _) = data
+    restored = pickle.loads(pickle.dumps(fitted))
+    assert list(restored.predict(t2, kg=kg2)) == list(fitted.predict(t2, kg=kg2))
+    assert restored.predict_answers(t2[:10], kg=kg2) == fitted.predict_answers(t2[:10], kg=kg2)
+
+
+def test_same_random_state_same_model_and_order_invariance(small):
+    kg, turns, answers, _ = small
+    a = LogicalFormParser(kg=kg, **TINY).fit(turns, answers)
+    b = LogicalFormParser(kg=kg, **TINY).fit(turns, answers)
+    assert [h["loss"] for h in a.history_] == [h["loss"] for h in b.history_]
+    pa = a.predict(turns)
+    assert list(pa) == list(b.predict(turns))
+    # Rows are decoded independently: subsets and permutations agree.
+    order = np.random.default_rng(0).permutation(len(turns))
+    assert list(a.predict([turns[i] for i in order])) == [pa[i] for i in order]
+    assert list(a.predict(turns[3:7])) == list(pa[3:7])
+
+
+def test_bad_input_gives_clear_errors(small):
+    kg, turns, answers, forms = small
+    parser = LogicalFormParser(kg=kg, **TINY)
+    with pytest.raises(ValueError, match="must be a dict"):
+        parser.fit([1, 2], [[], []])
+    with pytest.raises(ValueError, match="sequence of turn dicts"):
+        parser.fit(turns[0], answers[0])
+    with pytest.raises(ValueError, match="X has 40 turns but y has 39"):
+        parser.fit(turns, answers[:-1])
+    with pytest.raises(ValueError, match="X is empty"):
+        parser.fit([], [])
+    with pytest.raises(ValueError, match="'utterance' must be a string"):
+        parser.fit([{"entities_in_utterance": ["Q1"]}], [["Q1"]])
+    with pytest.raises(ValueError, match="mixes logical forms and answers"):
+        parser.fit(turns[:2], [forms[0], answers[1]])
+    with pytest.raises(ValueError, match="not a valid logical form"):
+        parser.fit(turns[:1], ["count(Q1"])
+    with pytest.raises(ValueError, match="must be an answer"):
+        parser.fit(turns[:1], [3.5])
+    with pytest.raises(ValueError, match="count answer must be >= 0"):
+        parser.fit(turns[:1], [-2])
+    with pytest.raises(ValueError, match="needs the knowledge graph"):
+        LogicalFormParser(**TINY).fit(turns, answers)
+    with pytest.raises(ValueError, match="divisible by n_heads"):
+        LogicalFormParser(kg=kg, d_model=10, n_heads=4).fit(turns, answers)
+    with pytest.raises(ValueError, match="d_model"):
+        LogicalFormParser(kg=kg, d_model=-3).fit(turns, answers)
+    with pytest.raises(ValueError, match="no training turn has a usable"):
+        parser.fit(turns[:1], ["count(Q999999)"])
+    with pytest.raises(NotFittedError):
+        parser.predict(turns)
+
+
+def test_turn_without_any_usable_symbol_gets_none(small):
+    kg, turns, answers, _ = small
+    parser = LogicalFormParser(kg=kg, **TINY).fit(turns, answers)
+    empty = {"utterance": "What is it?", "previous": None}
+    assert list(parser.predict([empty, turns[0]]))[0] is None
+    assert parser.predict_answers([empty])[0] is None
+    assert parser.score([empty], [["Q1"]]) == 0.0
+
+
+def test_min_lengths_and_length_budget():
+    all_there = dict.fromkeys(M._LEAF_CATEGORIES, True)
+    # is_in(e, e); count_each(e, r, t); count(e) without numbers.
+    assert M.min_lengths(all_there) == {
+        "rel": 1,
+        "type": 1,
+        "set": 1,
+        "num": 1,
+        "bool": 3,
+        "counts": 4,
+    }
+    no_numbers = {**all_there, "number": False}
+    assert M.min_lengths(no_numbers)["num"] == 2
+    only_types = {**dict.fromkeys(M._LEAF_CATEGORIES, False), "type": True}
+    assert M.min_lengths(only_types)["set"] == 2  # all(t)
+    assert M.min_lengths(only_types)["counts"] >= M._INF  # needs a relation
+
+    feats = M.Features(
+        [],
+        [],
+        [],
+        [],
+        [("entity", "Q1"), ("relation", "P1")],
+        M.min_lengths(
+            {**dict.fromkeys(M._LEAF_CATEGORIES, False), "entity": True, "relation": True}
+        ),
+    )
+    state = M.DecodeState(feats.min_len, max_length=4)
+    mask = state.allowed(feats.candidates)
+    allowed_ops = {op for op, ok in zip(M.OPS, mask, strict=False) if ok}
+    # Four tokens fit count(find(e, r)), not count_each(e, r, t) (five, no type).
+    assert {"find", "find_reverse", "count", "is_in"} <= allowed_ops
+    assert "count_each" not in allowed_ops and "all" not in allowed_ops
+    state.push(("op", "count"))
+    state.push(("op", "find"))
+    mask = state.allowed(feats.candidates)
+    # Two tokens left for (set, rel): only the entity fits now.
+    assert not any(mask[: len(M.OPS)]) and mask[len(M.OPS)] and not mask[len(M.OPS) + 1]
+    state.push(("entity", "Q1"))
+    assert state.allowed(feats.candidates)[len(M.OPS) + 1]
+    state.push(("relation", "P1"))
+    assert state.done and str(state.form()) == "count(find(Q1, P1))"
+    # The decode state agrees with the grammar's prefix state.
+    prefix = PrefixState()
+    for tok in [("op", "count"), ("op", "find")]:
+        prefix.push(tok)
+    assert prefix.expected == "set"
+
+
+def test_utterance_only_context_drops_the_structure(small):
+    kg, turns, answers, _ = small
+    turn = next(t for t in turns if t["previous"])
+    vocab = M.Vocabulary(M.count_words(turns, kg, "structured"))
+    rich = M.featurize(turn, kg, vocab, "structured", 160)
+    bare = M.featurize(turn, kg, vocab, "utterance", 160)
+    assert rich.candidates == bare.candidates
+    assert M.F_PREV_UTT in rich.field and M.F_PREV_UTT not in bare.field
+    assert len(bare.word) == len(M.words(turn["utterance"])) + len(bare.candidates)
+    assert (
+        LogicalFormParser(kg=kg, context="utterance", **TINY)
+        .fit(turns, answers)
+        .score(turns, answers)
+        >= 0.0
+    )
+
+
+@pytest.mark.parametrize(
+    "check",
+    [
+        ec.check_estimator_cloneable,
+        ec.check_estimator_tags_renamed,
+        ec.check_valid_tag_types,
+        ec.check_estimator_repr,
+        ec.check_no_attributes_set_in_init,
+        ec.check_do_not_raise_errors_in_init_or_set_params,
+        ec.check_mixin_order,
+        ec.check_parameters_default_constructible,
+        ec.check_get_params_invariance,
+        ec.check_set_params,
+    ],
+    ids=lambda c: c.__name__,
+)
+def test_sklearn_api_checks_that_need_no_numeric_data(check):
+    check("LogicalFormParser", LogicalFormParser(**TINY))
+
+
+def test_fit_returns_self_keeps_params_and_clones(small):
+    kg, turns, answers, _ = small
+    parser = LogicalFormParser(kg=kg, **TINY)
+    params = parser.get_params()
+    assert parser.fit(turns, answers) is parser
+    assert parser.get_params() == params
+    fresh = clone(parser)
+    assert fresh.kg is kg and not hasattr(fresh, "model_")
+    tags = parser.__sklearn_tags__()
+    assert tags.input_tags.dict and not tags.input_tags.two_d_array
