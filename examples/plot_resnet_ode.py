@@ -139,7 +139,8 @@ def main(argv: Sequence[str] | None = None) -> dict:
         lambdas, pen_depth, pen_epochs, n_train = [0.0, 0.1], 16, 30, 60
     else:
         init_depths, seeds = [4, 16, 64, 256, 1024], [0, 1, 2]
-        train_depths, epochs = [8, 32, 128, 512], 100
+        # lr = 0.05 L diverged at depth 512 (loss NaN at epoch 9); stay below it.
+        train_depths, epochs = [8, 16, 32, 64], 100
         lambdas, pen_depth, pen_epochs, n_train = [0.0, 0.01, 0.1, 1.0], 100, 300, 100
 
     ratios = scaling_at_init(init_depths, seeds)
