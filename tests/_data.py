@@ -7,8 +7,15 @@ from sklearn.base import is_classifier, is_regressor
 def fit_data(estimator, n_samples=40, n_features=4, seed=0):
     """Return ``(X, y)`` suited to ``estimator`` (``y`` is None if unsupervised).
 
-    X is 2-D with values in [0, 1], which every numeric estimator accepts.
+    X is 2-D with values in [0, 1], which every numeric estimator accepts;
+    estimators of dict input (conversational turns) get generated turns and
+    their gold logical forms.
     """
+    if estimator.__sklearn_tags__().input_tags.dict:
+        from sktheory.logical_form import make_dataset
+
+        _, turns, _, forms = make_dataset(2, n_entities=100, random_state=seed)
+        return turns, [str(form) for form in forms]
     rng = np.random.default_rng(seed)
     X = rng.uniform(size=(n_samples, n_features))
     if is_classifier(estimator):

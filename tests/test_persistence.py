@@ -9,11 +9,11 @@ import pytest
 from sktheory.base import IncompatibleVersionError
 from sktheory.discovery import all_estimators
 
-from ._data import fit, fit_data, numeric_estimators, outputs
+from ._data import fit, fit_data, outputs
 from ._tiny import TinyLinearRegressor
 from .test_common import fast_instance
 
-ESTIMATORS = [("TinyLinearRegressor", TinyLinearRegressor)] + numeric_estimators(all_estimators())
+ESTIMATORS = [("TinyLinearRegressor", TinyLinearRegressor), *all_estimators()]
 
 
 @pytest.mark.parametrize("name, cls", ESTIMATORS, ids=[n for n, _ in ESTIMATORS])
