@@ -19,8 +19,10 @@ $(STAMP): pyproject.toml setup.cfg $(CONSTRAINTS)
 	$(PIP) install -c $(CONSTRAINTS) --no-build-isolation -e ".[dev]"
 	touch $(STAMP)
 
+# The demo table, then every paper's figure at smoke size in examples/output/.
 demo: $(STAMP)
 	$(BIN)/python -m sktheory demo
+	MPLBACKEND=Agg $(BIN)/python examples/run_all.py --smoke --output examples/output
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
