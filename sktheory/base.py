@@ -339,13 +339,18 @@ class TorchEstimator(BaseEstimator):
         self.history_.append(entry)
 
     def _diverge(self, i: int, loss: float) -> None:
-        self.diverged_ = True
-        message = (
+        self._report_divergence(
             f"{type(self).__name__} diverged: the training loss became {loss} at "
-            f"iteration {i}. Lower the learning rate (or the initialisation scale)."
+            f"iteration {i}. Lower the learning rate (or the initialisation scale). "
+            "Training stopped early."
         )
+
+    def _report_divergence(self, message: str) -> None:
+        """Set ``diverged_``; raise :class:`DivergenceError`, or warn when
+        ``on_divergence="warn"``."""
+        self.diverged_ = True
         if getattr(self, "on_divergence", "raise") == "warn":
-            warnings.warn(message + " Training stopped early.", DivergenceWarning, stacklevel=3)
+            warnings.warn(message, DivergenceWarning, stacklevel=3)
         else:
             raise DivergenceError(message)
 

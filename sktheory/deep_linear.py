@@ -17,7 +17,6 @@ factor of ``S_min`` and below about ``2 / learning_rate``.
 from __future__ import annotations
 
 import math
-import warnings
 from collections.abc import Callable, Sequence
 from numbers import Integral, Real
 from typing import Any
@@ -28,7 +27,7 @@ from sklearn.base import RegressorMixin, _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from sktheory.base import DivergenceError, DivergenceWarning, TorchEstimator
+from sktheory.base import TorchEstimator
 from sktheory.diagnostics import top_hessian_eigenvalue
 
 __all__ = ["DeepLinearRegressor", "sharpness_lower_bound"]
@@ -370,7 +369,7 @@ class DeepLinearRegressor(RegressorMixin, TorchEstimator):
         converge, even when the loss stays finite.
         """
         residual = Xc @ np.linalg.lstsq(Xc, yc, rcond=None)[0] - yc
-        self._diverge_with(
+        self._report_divergence(
             f"{type(self).__name__} cannot converge: learning_rate="
             f"{self.learning_rate_:.4g} exceeds the critical learning rate 2 / S_min = "
             f"{self.critical_learning_rate_:.4g}, above which no minimiser is stable "
@@ -378,14 +377,6 @@ class DeepLinearRegressor(RegressorMixin, TorchEstimator):
             f"{float(np.mean(residual**2)):.6g}). Use a learning rate below "
             "critical_learning_rate_ or learning_rate='auto'."
         )
-
-    def _diverge_with(self, message: str) -> None:
-        # Same reporting as the base's non-finite-loss divergence.
-        self.diverged_ = True
-        if self.on_divergence == "warn":
-            warnings.warn(message, DivergenceWarning, stacklevel=3)
-        else:
-            raise DivergenceError(message)
 
     def _initial_weights(
         self, n_features: int, width: int, gen: torch.Generator
