@@ -531,16 +531,6 @@ class SingleLocationRegressor(RegressorMixin, TorchEstimator):
         tags.regressor_tags.poor_score = True
         return tags
 
-    def _sequences(self, X: Any, y: Any = None, *, reset: bool) -> Any:
-        """``_validate_sequences`` that also accepts array-likes without ``ndim``.
-
-        The base calls ``np.ndim`` first, which objects that only implement
-        ``__array__`` refuse; convert those to an array up front.
-        """
-        if not hasattr(X, "ndim") and not isinstance(X, list | tuple):
-            X = np.asarray(X)
-        return self._validate_sequences(X, y, reset=reset, n_tokens=self.n_tokens)
-
     def _temperature_at(self, step: int) -> float:
         return self.temperature / (1.0 + self.temperature_decay * step)
 
@@ -562,7 +552,7 @@ class SingleLocationRegressor(RegressorMixin, TorchEstimator):
             raise ValueError(
                 f"{type(self).__name__} requires y to be passed, but the target y is None."
             )
-        X, y = self._sequences(X, y, reset=True)
+        X, y = self._validate_sequences(X, y, reset=True, n_tokens=self.n_tokens)
         gen = self._init_torch()
         n, _, d = X.shape
         Xt, yt = self._to_tensor(X), self._to_tensor(y)
@@ -653,7 +643,7 @@ class SingleLocationRegressor(RegressorMixin, TorchEstimator):
         ndarray of shape (n_samples,)
         """
         check_is_fitted(self)
-        X = self._sequences(X, reset=False)
+        X = self._validate_sequences(X, reset=False, n_tokens=self.n_tokens)
         return self._finite_output(self.scale_ * self._raw(X) + self.intercept_)
 
     def attention(self, X: Any) -> np.ndarray:
@@ -671,7 +661,7 @@ class SingleLocationRegressor(RegressorMixin, TorchEstimator):
         ndarray of shape (n_samples, n_tokens)
         """
         check_is_fitted(self)
-        X = self._sequences(X, reset=False)
+        X = self._validate_sequences(X, reset=False, n_tokens=self.n_tokens)
         return self._finite_output(self._weights(X))
 
     def locate(self, X: Any) -> np.ndarray:
@@ -686,7 +676,7 @@ class SingleLocationRegressor(RegressorMixin, TorchEstimator):
         ndarray of shape (n_samples,), dtype int
         """
         check_is_fitted(self)
-        X = self._sequences(X, reset=False)
+        X = self._validate_sequences(X, reset=False, n_tokens=self.n_tokens)
         return np.argmax(np.abs(np.asarray(X, dtype=np.float64) @ self.key_), axis=1)
 
     def overlaps(self, k_star: Any, v_star: Any) -> dict[str, float]:

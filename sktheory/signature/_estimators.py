@@ -150,10 +150,6 @@ class _SignatureKernelRNNBase(TorchEstimator):
             raise ValueError(
                 f"{type(self).__name__} requires y to be passed, but the target y is None."
             )
-        try:
-            np.ndim(X)
-        except TypeError:  # array-likes that refuse numpy's function protocol
-            X = np.asarray(X)
         out = self._validate_sequences(X, y, reset=reset, y_numeric=y_numeric)
         X = out if y is None else out[0]
         if X.shape[0] == 0:
