@@ -1,8 +1,8 @@
 """Command line: ``python -m sktheory demo`` fits each estimator on its paper's task.
 
-Every estimator class may define a classmethod ``_demo(random_state)`` that fits
-it at small size on its paper's synthetic task and returns a :class:`DemoRow`
-dict; the demo runs each one and prints a table.
+Each paper's demo (in :mod:`sktheory._demo`) fits its estimator at small size on
+the paper's synthetic task and returns a :class:`~sktheory._demo.DemoRow`; the
+demo runs each one and prints a table.
 """
 
 from __future__ import annotations
@@ -11,20 +11,9 @@ import argparse
 import sys
 import time
 from collections.abc import Sequence
-from typing import TypedDict
 
+from sktheory._demo import demos
 from sktheory.discovery import all_estimators
-
-
-class DemoRow(TypedDict):
-    """One line of the demo table, returned by an estimator's ``_demo``."""
-
-    task: str
-    metric: str
-    score: float
-    baseline: str
-    baseline_score: float
-
 
 _COLUMNS = ("estimator", "task", "metric", "score", "baseline", "baseline score", "fit s")
 
@@ -32,11 +21,11 @@ _COLUMNS = ("estimator", "task", "metric", "score", "baseline", "baseline score"
 def run_demos(names: Sequence[str] | None = None, random_state: int = 0) -> list[dict]:
     """Run the demos of the selected estimators (all that have one by default)."""
     rows = []
-    for name, cls in all_estimators():
-        if not hasattr(cls, "_demo") or (names and name not in names):
+    for name, demo in demos().items():
+        if names and name not in names:
             continue
         start = time.perf_counter()
-        row = dict(cls._demo(random_state=random_state))
+        row = dict(demo(random_state=random_state))
         row["estimator"] = name
         row["seconds"] = time.perf_counter() - start
         rows.append(row)

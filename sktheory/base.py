@@ -8,9 +8,12 @@ Every estimator in the package derives from :class:`TorchEstimator`, which gives
   backend);
 * ``device`` resolution (``"cpu"``, ``"cuda"``, ``"auto"``) and ``dtype``
   (``"float64"`` by default, ``"float32"`` for speed);
-* a training loop driver (:meth:`TorchEstimator._run_loop`) with a tqdm progress
-  bar, ``history_``, ``n_iter_``, tolerance-based stopping and divergence
-  detection;
+* the training contract (:meth:`TorchEstimator._fit` and its hooks, with the
+  vocabulary and the divergence and convergence rules documented in
+  :mod:`sktheory._training`): a tqdm progress bar, ``history_``, ``n_iter_``,
+  ``tol`` stopping, ``warm_start``, :class:`DivergenceError` on a non-finite or
+  blown-up loss and :class:`~sklearn.exceptions.ConvergenceWarning` on a fit
+  that did not converge;
 * input validation for 2-D tables and 3-D sequences;
 * pickles that record the package version and refuse an incompatible one.
 
@@ -21,19 +24,23 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import io
 import math
 import warnings
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_array, check_random_state
 from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.validation import validate_data
 from tqdm.auto import tqdm
 
+from sktheory._training import BLOWUP_FACTOR, N_ITER_NO_CHANGE, Monitor, TrainState, Window
 from sktheory._version import __version__
 
 __all__ = [
@@ -41,6 +48,8 @@ __all__ = [
     "DivergenceWarning",
     "IncompatibleVersionError",
     "TorchEstimator",
+    "TrainState",
+    "Window",
     "make_generator",
     "resolve_device",
     "single_thread",
@@ -50,11 +59,19 @@ _DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
 
 class DivergenceError(RuntimeError):
-    """Raised when a fit produces a non-finite loss (NaN or inf)."""
+    """Raised when a fit diverges: a non-finite loss, or a finite blow-up.
+
+    The rule is documented in :mod:`sktheory._training`: a window loss that is
+    NaN or infinite, or larger than ``BLOWUP_FACTOR`` (1e4) times the loss of
+    the trivial predictor (or, without one, the loss at initialisation).
+    """
 
 
 class DivergenceWarning(UserWarning):
-    """Warned when a fit produces a non-finite loss and ``on_divergence="warn"``."""
+    """Warned instead of :class:`DivergenceError` when ``on_divergence="warn"``.
+
+    The fit stops, ``diverged_`` is True, and the model refuses to predict.
+    """
 
 
 class IncompatibleVersionError(RuntimeError):
@@ -159,9 +176,11 @@ class TorchEstimator(BaseEstimator):
     Parameters handled here (each subclass exposes those it uses):
     ``device``, ``dtype``, ``random_state``, ``verbose``, ``on_divergence``.
 
-    Fitted attributes set by :meth:`_run_loop`: ``history_`` (list of dicts,
-    one per recorded step, with at least ``"iter"`` and ``"loss"``),
-    ``n_iter_`` and ``diverged_``.
+    Iterative estimators implement ``fit`` as ``return self._fit(X, y, ...)``
+    and define the training hooks listed at :meth:`_fit`; the driver sets
+    ``history_`` (list of dicts, one per window, with at least ``"iter"`` and
+    ``"loss"``), ``n_iter_`` (updates done, cumulative over ``warm_start``
+    fits) and ``diverged_``.
     """
 
     _parameter_constraints: dict = {
@@ -194,6 +213,17 @@ class TorchEstimator(BaseEstimator):
         """
         device = getattr(self, "device_", torch.device("cpu"))
         return torch.tensor(np.asarray(array), dtype=self._torch_dtype, device=device)
+
+    def _check_numeric_target(self, y: Any) -> Any:
+        """Refuse a regression target that is not numeric, naming the problem."""
+        kind = getattr(getattr(y, "dtype", None), "kind", "f")
+        if kind in "USO":
+            raise ValueError(
+                f"{type(self).__name__} is a regressor and needs a numeric y, but y "
+                f"has dtype {y.dtype} (strings or objects). Convert it first, for "
+                "example with y.astype(float)."
+            )
+        return y
 
     @staticmethod
     def _to_numpy(tensor: torch.Tensor) -> np.ndarray:
@@ -265,92 +295,187 @@ class TorchEstimator(BaseEstimator):
             )
         return X.reshape(X.shape[0], n_tokens, X.shape[1] // n_tokens)
 
-    # ------------------------------------------------------------ training loop
-    def _run_loop(
+    # --------------------------------------------------------- training contract
+    # Hooks an estimator defines (see sktheory/_training.py for the vocabulary):
+    #   _check_fit_data(X, y, reset, **fit_params) -> data     (required)
+    #   _init_state(data, generator) -> TrainState              (required)
+    #   _run_window(state, data, n_updates) -> Window           (required)
+    #   _initial_loss(state, data), _baseline_loss(data)        (optional)
+    #   _record(state, data) -> dict of extra history entries   (optional)
+    #   _finalize(state, data): set the fitted attributes       (required)
+    # and the class attributes _budget ("max_iter" or "max_epochs"),
+    # _divergence_hint and _no_progress_hint (what the user should change).
+
+    _budget: str = "max_iter"
+    _divergence_hint: str = "Lower the learning rate (or the initialisation scale)."
+    _no_progress_hint: str = "Standardise X and y, or raise the learning rate or max_iter."
+
+    def _fit(self, X: Any, y: Any = None, **fit_params: Any) -> TorchEstimator:
+        """Template of every iterative fit: validate, build or resume, train, finalise.
+
+        With ``warm_start=True`` and a previous fit, training continues from the
+        stored :class:`~sktheory._training.TrainState` (parameters, optimiser
+        and random stream), so ``fit`` with ``max_iter=a`` then, warm, with
+        ``max_iter=b`` equals one fit with ``max_iter=a + b`` where the loop
+        is deterministic.
+        """
+        warm = bool(getattr(self, "warm_start", False)) and hasattr(self, "_train_state_")
+        data = self._check_fit_data(X, y, reset=not warm, **fit_params)
+        if warm:
+            state = self._train_state_
+        else:
+            state = self._init_state(data, self._init_torch())
+            self.history_ = []
+        self._drive(state, data)
+        self._train_state_ = state
+        self._finalize(state, data)
+        return self
+
+    def _drive(
         self,
-        step: Callable[[int], float],
-        max_iter: int,
+        state: TrainState,
+        data: Any,
         *,
-        tol: float | None = None,
-        record_every: int = 1,
+        run_window: Callable[[TrainState, Any, int | None], Window] | None = None,
+        budget: tuple[str, int] | None = None,
+        window: int | None = None,
+        history: str = "history_",
         desc: str | None = None,
-        extra: Callable[[int], dict] | None = None,
     ) -> None:
-        """Drive a training loop and record its history.
+        """Run one training phase through windows, checking and recording each.
 
         Parameters
         ----------
-        step : callable
-            ``step(i)`` performs update ``i`` and returns the training loss as a
-            float (usually the loss evaluated before the update).
-        max_iter : int
-            Number of calls to ``step``.
-        tol : float or None
-            Stop when the relative change of the loss between two consecutive
-            steps falls below ``tol``.
-        record_every : int
-            Record every ``record_every``-th loss in ``history_`` (the first and
-            last steps are always recorded).
+        state : TrainState
+            The fit's state; its counters advance.
+        data : object
+            What :meth:`_check_fit_data` returned.
+        run_window : callable, default=self._run_window
+            ``run_window(state, data, n_updates)`` trains one window: at most
+            ``n_updates`` updates, or one epoch when ``n_updates`` is None.
+        budget : (str, int), default=(self._budget, getattr(self, self._budget))
+            ``("max_iter", n)`` for ``n`` updates, ``("max_epochs", n)`` for
+            ``n`` epochs.
+        window : int or None, default=self._window_updates(budget)
+            Updates per window for update budgets.
+        history : str, default="history_"
+            Attribute that collects this phase's records.
         desc : str or None
-            Progress bar label; the bar shows when ``verbose`` is truthy.
-        extra : callable or None
-            ``extra(i)`` returns more quantities to store with a recorded step.
+            Progress-bar label; the bar shows when ``verbose`` is truthy.
 
-        Sets ``history_``, ``n_iter_`` and ``diverged_``. A non-finite loss
-        raises :class:`DivergenceError`, or with ``on_divergence="warn"`` warns
-        :class:`DivergenceWarning` and stops.
+        Sets ``n_iter_`` and ``diverged_`` and appends to ``history``. A
+        divergence raises :class:`DivergenceError`, or warns
+        :class:`DivergenceWarning` and stops with ``on_divergence="warn"``.
+        The end of a phase that did not converge warns
+        :class:`~sklearn.exceptions.ConvergenceWarning`.
         """
-        self.history_ = []
+        run_window = run_window or self._run_window
+        kind, total = budget or (self._budget, int(getattr(self, self._budget)))
+        per_epoch = kind == "max_epochs"
+        if window is None:
+            window = self._window_updates(total)
+        tol = getattr(self, "tol", None)
+        records = getattr(self, history, None)
+        if records is None:
+            records = []
+            setattr(self, history, records)
+        monitor = state.monitors.get(history)
+        fresh = monitor is None
+        if fresh:
+            monitor = state.monitors[history] = Monitor()
         self.diverged_ = False
-        previous = math.inf
         bar = tqdm(
-            total=max_iter,
+            total=total,
             desc=desc or type(self).__name__,
             disable=not getattr(self, "verbose", 0),
             leave=False,
             mininterval=0.5,
+            unit="epoch" if per_epoch else "it",
         )
-        i = -1
+        done, stopped = 0, False
         try:
-            for i in range(max_iter):
-                loss = float(step(i))
-                last = i == max_iter - 1
-                if not math.isfinite(loss):
-                    self._record(i, loss, extra)
-                    self.n_iter_ = i + 1
-                    self._diverge(i, loss)
-                    return
-                converged = tol is not None and abs(previous - loss) <= tol * max(1.0, abs(loss))
-                if i % record_every == 0 or last or converged:
-                    self._record(i, loss, extra)
+            with self._torch_context():
+                if fresh:
+                    monitor.start(self._initial_loss(state, data), self._baseline_loss(data))
+                while done < total:
+                    result = run_window(
+                        state, data, None if per_epoch else min(window, total - done)
+                    )
+                    state.n_iter += result.n_updates
+                    state.n_epochs += per_epoch
+                    done += 1 if per_epoch else max(result.n_updates, 1)
+                    loss = float(result.loss)
+                    entry = {"iter": state.n_iter, "loss": loss}
+                    if per_epoch:
+                        entry["epoch"] = state.n_epochs
+                    if math.isfinite(loss):
+                        entry.update(self._record(state, data))
+                    records.append(entry)
+                    bar.update(1 if per_epoch else result.n_updates)
                     bar.set_postfix(loss=f"{loss:.4g}", refresh=False)
-                bar.update(1)
-                previous = loss
-                if converged:
-                    break
+                    self.n_iter_ = state.n_iter
+                    if monitor.blown_up(loss):
+                        self._diverge(state.n_iter, loss, monitor.reference)
+                        return
+                    stopped = monitor.update(loss, tol, self._patience())
+                    if stopped:
+                        break
         finally:
             bar.close()
-        self.n_iter_ = i + 1
+        self.n_iter_ = state.n_iter
+        problems = monitor.problems(tol, stopped) if done else []
+        if problems:
+            unit = "epochs" if per_epoch else "updates"
+            warnings.warn(
+                f"{type(self).__name__} did not converge after {done} {unit}: "
+                + "; ".join(problems)
+                + f". {self._no_progress_hint}",
+                ConvergenceWarning,
+                stacklevel=5,  # _drive, _fit, fit, sklearn's _fit_context, the caller
+            )
 
-    def _record(self, i: int, loss: float, extra: Callable[[int], dict] | None) -> None:
-        entry = {"iter": i, "loss": loss}
-        if extra is not None:
-            entry.update(extra(i))
-        self.history_.append(entry)
+    def _patience(self) -> int:
+        return int(getattr(self, "n_iter_no_change", N_ITER_NO_CHANGE))
 
-    def _diverge(self, i: int, loss: float) -> None:
+    def _window_updates(self, total: int) -> int:
+        """Updates per window for an update budget: about 100 windows a fit."""
+        return max(1, total // 100)
+
+    def _initial_loss(self, state: TrainState, data: Any) -> float | None:
+        """Training loss at initialisation, or None to use the first window's."""
+        return None
+
+    def _baseline_loss(self, data: Any) -> float | None:
+        """Training loss of the trivial predictor, or None when there is none."""
+        return None
+
+    def _record(self, state: TrainState, data: Any) -> dict:
+        """Estimator-specific quantities stored with each window's record."""
+        return {}
+
+    def _torch_context(self) -> contextlib.AbstractContextManager:
+        """Context for training and prediction: one torch thread on the CPU."""
+        return single_thread(getattr(self, "device_", "cpu"))
+
+    def _diverge(self, i: int, loss: float, reference: float | None = None) -> None:
+        if math.isfinite(loss) and reference is not None:
+            what = (
+                f"reached {loss:.4g} after {i} updates, more than {BLOWUP_FACTOR:g} "
+                f"times the reference loss {reference:.4g}"
+            )
+        else:
+            what = f"became {loss} after {i} updates"
         self._report_divergence(
-            f"{type(self).__name__} diverged: the training loss became {loss} at "
-            f"iteration {i}. Lower the learning rate (or the initialisation scale). "
-            "Training stopped early."
+            f"{type(self).__name__} diverged: the training loss {what}. "
+            f"{self._divergence_hint} Training stopped early."
         )
 
-    def _report_divergence(self, message: str) -> None:
+    def _report_divergence(self, message: str, stacklevel: int = 7) -> None:
         """Set ``diverged_``; raise :class:`DivergenceError`, or warn when
         ``on_divergence="warn"``."""
         self.diverged_ = True
         if getattr(self, "on_divergence", "raise") == "warn":
-            warnings.warn(message, DivergenceWarning, stacklevel=3)
+            warnings.warn(message, DivergenceWarning, stacklevel=stacklevel)
         else:
             raise DivergenceError(message)
 
@@ -376,6 +501,13 @@ class TorchEstimator(BaseEstimator):
         # Pickles hold CPU tensors only, so a model fitted on a GPU loads on a
         # machine without one.
         state = {key: _to_cpu(value) for key, value in super().__getstate__().items()}
+        if "_train_state_" in state:
+            # The training state nests modules, optimisers and generators that
+            # share tensors; torch's serialiser keeps those links and maps the
+            # tensors to the CPU in one go.
+            buffer = io.BytesIO()
+            torch.save(state["_train_state_"], buffer)
+            state["_train_state_"] = _SavedTrainState(buffer.getvalue())
         state["_sktheory_version"] = __version__
         return state
 
@@ -388,6 +520,14 @@ class TorchEstimator(BaseEstimator):
                 "refit the model or install the matching version."
             )
         device = state.get("device_")
+        saved_state = state.get("_train_state_")
+        if isinstance(saved_state, _SavedTrainState):
+            target = device if isinstance(device, torch.device) else torch.device("cpu")
+            if target.type == "cuda" and not torch.cuda.is_available():
+                target = torch.device("cpu")
+            state["_train_state_"] = torch.load(
+                io.BytesIO(saved_state.payload), map_location=target, weights_only=False
+            )
         if isinstance(device, torch.device) and device.type == "cuda":
             if torch.cuda.is_available():
                 state = {key: _to_device(value, device) for key, value in state.items()}
@@ -400,6 +540,13 @@ class TorchEstimator(BaseEstimator):
                 )
                 state["device_"] = torch.device("cpu")
         super().__setstate__(state)
+
+
+@dataclass(frozen=True)
+class _SavedTrainState:
+    """A pickled ``_train_state_``: the bytes of ``torch.save`` of the state."""
+
+    payload: bytes
 
 
 def _to_cpu(value: Any) -> Any:

@@ -1,15 +1,18 @@
 """Tests of the shared estimator base, through a minimal estimator."""
 
 import pickle
+import warnings
 
 import numpy as np
 import pytest
 import torch
 from joblib import parallel_config
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import KFold, cross_val_score
 from sklearn.utils._param_validation import InvalidParameterError
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
+from sktheory._training import BLOWUP_FACTOR, Monitor
 from sktheory.base import (
     DivergenceError,
     DivergenceWarning,
@@ -78,7 +81,7 @@ def test_history_and_n_iter():
     X, y = _data()
     model = TinyLinearRegressor(max_iter=40, random_state=0).fit(X, y)
     assert model.n_iter_ == 40
-    assert [h["iter"] for h in model.history_] == list(range(40))
+    assert [h["iter"] for h in model.history_] == list(range(1, 41))
     losses = [h["loss"] for h in model.history_]
     assert losses[-1] < losses[0]
 
@@ -87,7 +90,7 @@ def test_tol_stops_early():
     X, y = _data()
     model = TinyLinearRegressor(max_iter=10_000, tol=1e-10, random_state=0).fit(X, y)
     assert model.n_iter_ < 10_000
-    assert model.history_[-1]["iter"] == model.n_iter_ - 1
+    assert model.history_[-1]["iter"] == model.n_iter_
 
 
 @pytest.mark.parametrize(
@@ -109,7 +112,7 @@ def test_bad_parameters_raise_clear_errors(params, match):
 
 def test_divergence_raises_by_default():
     X, y = _data()
-    with pytest.raises(DivergenceError, match="diverged.*iteration"):
+    with pytest.raises(DivergenceError, match="diverged.*updates"):
         TinyLinearRegressor(learning_rate=50.0, max_iter=2000, random_state=0).fit(X, y)
 
 
@@ -122,7 +125,7 @@ def test_divergence_warns_stops_and_predict_refuses_nan():
         model.fit(X, y)
     assert model.diverged_
     assert model.n_iter_ < 2000
-    assert not np.isfinite(model.history_[-1]["loss"])
+    assert model.history_[-1]["loss"] > BLOWUP_FACTOR * np.var(y)
     with pytest.raises(ValueError, match="diverged during fit"):
         model.predict(X)
 
@@ -220,3 +223,110 @@ def test_cuda_pickle_loads_on_cpu_only_machine_with_warning():
     with pytest.warns(UserWarning, match="fitted on cuda:0.*loaded on the CPU"):
         fresh.__setstate__(state)
     assert fresh.device_ == torch.device("cpu")
+
+
+# ----------------------------------------------------------- training contract
+def test_warm_start_continues_exactly_like_one_longer_fit():
+    X, y = _data()
+    one = TinyLinearRegressor(max_iter=150, random_state=0).fit(X, y)
+    two = TinyLinearRegressor(max_iter=90, random_state=0, warm_start=True).fit(X, y)
+    two.set_params(max_iter=60).fit(X, y)
+    np.testing.assert_array_equal(two.coef_, one.coef_)
+    assert two.n_iter_ == one.n_iter_ == 150
+    assert [h["loss"] for h in two.history_] == [h["loss"] for h in one.history_]
+
+
+def test_warm_start_survives_pickling():
+    X, y = _data()
+    one = TinyLinearRegressor(max_iter=100, random_state=0).fit(X, y)
+    two = TinyLinearRegressor(max_iter=50, random_state=0, warm_start=True).fit(X, y)
+    two = pickle.loads(pickle.dumps(two))
+    two.fit(X, y)
+    np.testing.assert_array_equal(two.coef_, one.coef_)
+
+
+def test_refit_without_warm_start_starts_over():
+    X, y = _data()
+    model = TinyLinearRegressor(max_iter=30, random_state=0).fit(X, y)
+    first = model.coef_.copy()
+    model.fit(X, y)
+    np.testing.assert_array_equal(model.coef_, first)
+    assert model.n_iter_ == 30 and len(model.history_) == 30
+
+
+def test_finite_blow_up_is_a_divergence():
+    # A step just above the stability limit grows the loss geometrically: it is
+    # caught at 1e4 times the trivial loss, long before it would overflow.
+    X, y = _data()
+    model = TinyLinearRegressor(learning_rate=2.5, max_iter=2000, random_state=0)
+    with pytest.raises(DivergenceError, match="more than 10000 times the reference loss"):
+        model.fit(X, y)
+    model.set_params(on_divergence="warn")
+    with pytest.warns(DivergenceWarning):
+        model.fit(X, y)
+    loss = model.history_[-1]["loss"]
+    assert np.isfinite(loss) and loss < 1e10
+    with pytest.raises(ValueError, match="diverged during fit"):
+        model.predict(X)
+
+
+def test_no_progress_warns_convergence():
+    X, y = _data()
+    with pytest.warns(ConvergenceWarning, match="did not decrease"):
+        TinyLinearRegressor(learning_rate=1e-12, max_iter=20, random_state=0).fit(X, y)
+
+
+def test_budget_exhausted_with_tol_warns_convergence():
+    X, y = _data()
+    with pytest.warns(ConvergenceWarning, match="still improving"):
+        TinyLinearRegressor(max_iter=15, tol=1e-8, random_state=0).fit(X, y)
+
+
+def test_no_better_than_the_mean_warns_convergence():
+    # Features unrelated to y: the fit cannot beat predicting the mean.
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(200, 2)), rng.normal(size=200)
+    y -= y.mean()
+    with pytest.warns(ConvergenceWarning, match="no better than"):
+        TinyLinearRegressor(max_iter=300, random_state=0).fit(1e-3 * X, y)
+
+
+def test_converged_fit_is_silent():
+    X, y = _data()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        TinyLinearRegressor(max_iter=3000, tol=1e-6, random_state=0).fit(X, y)
+
+
+def test_monitor_rules():
+    monitor = Monitor()
+    monitor.start(initial=4.0, baseline=2.0)
+    assert monitor.reference == 2.0
+    assert not monitor.blown_up(2.0 * BLOWUP_FACTOR)
+    assert monitor.blown_up(2.0 * BLOWUP_FACTOR * 1.01)
+    assert monitor.blown_up(float("nan")) and monitor.blown_up(float("inf"))
+    # Without a trivial predictor nor an initial loss, the first window is the reference.
+    monitor = Monitor()
+    monitor.start(initial=None, baseline=None)
+    assert not monitor.blown_up(-3.0)
+    assert monitor.reference == 3.0 and monitor.blown_up(-3.0 * BLOWUP_FACTOR * 1.01)
+    # tol: stop after N_ITER_NO_CHANGE windows in a row below a relative improvement.
+    monitor = Monitor()
+    stops = [monitor.update(v, tol=0.1) for v in (10.0, 5.0, 4.8, 4.7, 4.6)]
+    assert stops == [False, False, False, True, True]
+
+
+def test_numeric_string_target_is_a_clear_error():
+    X, y = _data()
+    with pytest.raises(ValueError, match="needs a numeric y"):
+        TinyLinearRegressor(max_iter=3).fit(X, y.astype(str))
+
+
+def test_sample_weight_integer_weights_equal_repeated_rows():
+    X, y = _data(n=30)
+    w = np.arange(30) % 3
+    weighted = TinyLinearRegressor(max_iter=500, random_state=0).fit(X, y, sample_weight=w)
+    repeated = TinyLinearRegressor(max_iter=500, random_state=0).fit(
+        np.repeat(X, w, axis=0), np.repeat(y, w)
+    )
+    np.testing.assert_allclose(weighted.coef_, repeated.coef_, rtol=1e-6)
