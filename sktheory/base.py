@@ -320,11 +320,13 @@ class TorchEstimator(BaseEstimator):
         is deterministic.
         """
         warm = bool(getattr(self, "warm_start", False)) and hasattr(self, "_train_state_")
+        # device_ and dtype_ are set before the data hook, which makes tensors.
+        generator = None if warm else self._init_torch()
         data = self._check_fit_data(X, y, reset=not warm, **fit_params)
         if warm:
             state = self._train_state_
         else:
-            state = self._init_state(data, self._init_torch())
+            state = self._init_state(data, generator)
             self.history_ = []
         self._drive(state, data)
         self._train_state_ = state
