@@ -20,18 +20,18 @@ The per-layer weights are stored as stacked tensors of shape ``(depth, ...)``
 and the forward pass loops over layers, so memory grows linearly with depth
 and a depth of 1000 stays practical on a CPU.
 
-The training loop is skorch's (callbacks, history, early stopping, progress
-printing): per epoch its overhead is small next to a forward pass through
-hundreds of layers, and users of deep models want its callbacks. The skorch
-net is built inside ``fit`` and kept as the fitted attribute ``net_``; the
-estimator around it validates data so scikit-learn's checks pass.
+Training follows the shared contract of :mod:`sktheory._training`: one window
+is one epoch of mini-batch updates with a torch optimiser, and the driver of
+:class:`~sktheory.base.TorchEstimator` checks, records and stops.
 """
 
 from __future__ import annotations
 
 import copy
 import math
+import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from numbers import Integral, Real
 from typing import Any
 
@@ -41,12 +41,11 @@ from sklearn.base import ClassifierMixin, RegressorMixin, _fit_context
 from sklearn.preprocessing import LabelEncoder
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_is_fitted, validate_data
-from skorch import NeuralNetClassifier, NeuralNetRegressor
-from skorch.callbacks import Callback, EarlyStopping, ProgressBar
+from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 from torch import nn
 
-from sktheory.base import TorchEstimator, single_thread
+from sktheory._training import TrainState, Window, mean_predictor_loss, prior_predictor_loss
+from sktheory.base import TorchEstimator, resolve_device
 
 __all__ = [
     "ResNetODEClassifier",
@@ -63,6 +62,8 @@ _ACTIVATIONS = {
 _INITS = {"iid", "smooth", "fbm", "tied", "zero_v"}
 # Largest number of rows pushed through the network at once outside training.
 _CHUNK = 4096
+# Rows on which the loss at initialisation is evaluated (a strided subsample beyond).
+_INITIAL_ROWS = 2048
 
 
 # --------------------------------------------------------------------------
@@ -253,76 +254,28 @@ def _difference_penalty(stacks: list[torch.Tensor], lam: float) -> torch.Tensor:
 
 
 # --------------------------------------------------------------------------
-# skorch plumbing
+# Training state
 # --------------------------------------------------------------------------
-class _Diverged(Exception):
-    """Internal: a training batch produced a non-finite loss."""
+@dataclass
+class _Data:
+    """Validated training data as tensors."""
 
-    def __init__(self, epoch: int, loss: float) -> None:
-        super().__init__(epoch, loss)
-        self.epoch, self.loss = epoch, loss
-
-
-class _DivergenceMonitor(Callback):
-    """Stop training as soon as a batch loss is NaN or infinite."""
-
-    def on_batch_end(self, net, batch=None, training=False, **kwargs):
-        loss = kwargs.get("loss")
-        if training and loss is not None and not bool(torch.isfinite(loss)):
-            raise _Diverged(len(net.history) - 1, float(loss.detach()))
+    X: torch.Tensor
+    y: torch.Tensor  # standardised targets (regression) or class codes
+    weight: torch.Tensor  # sample weights scaled to mean 1
+    baseline: float  # trivial predictor's loss, in the training loss's units
+    batch_size: int
 
 
-class _TensorBatches:
-    """Mini-batches sliced straight from the training tensors.
+@dataclass
+class _State(TrainState):
+    """The network, its optimiser and the position in the current epoch."""
 
-    Used as skorch's ``iterator_train`` in place of a DataLoader, whose
-    per-sample indexing and collation cost more than a shallow epoch; the
-    shuffling draws from the fit's generator, so fits reproduce.
-    """
-
-    def __init__(
-        self,
-        dataset: Any,
-        batch_size: int = 128,
-        shuffle: bool = False,
-        generator: torch.Generator | None = None,
-        **kwargs: Any,
-    ) -> None:
-        self.X, self.y = dataset.X, dataset.y
-        self.batch_size, self.shuffle, self.generator = batch_size, shuffle, generator
-
-    def __len__(self) -> int:
-        return -(-len(self.X) // self.batch_size)
-
-    def __iter__(self):
-        n, size = len(self.X), self.batch_size
-        if size >= n:
-            yield self.X, self.y
-            return
-        order = torch.randperm(n, generator=self.generator) if self.shuffle else None
-        for start in range(0, n, size):
-            rows = slice(start, start + size) if order is None else order[start : start + size]
-            yield self.X[rows], self.y[rows]
-
-
-def _silent(*args: Any, **kwargs: Any) -> None:
-    """A print replacement for callbacks when ``verbose=0``."""
-
-
-class _PenalizedMixin:
-    """Adds the module's successive-difference penalty to skorch's loss."""
-
-    def get_loss(self, y_pred, y_true, X=None, training=False):
-        loss = super().get_loss(y_pred, y_true, X=X, training=training)
-        return loss + self.module_.penalty()
-
-
-class _PenalizedRegressorNet(_PenalizedMixin, NeuralNetRegressor):
-    pass
-
-
-class _PenalizedClassifierNet(_PenalizedMixin, NeuralNetClassifier):
-    pass
+    module: nn.Module | None = None
+    optimizer: torch.optim.Optimizer | None = None
+    order: torch.Tensor | None = None  # row order of the current epoch
+    position: int = 0  # rows of ``order`` already used
+    seconds: float = 0.0  # wall time of the last window
 
 
 # --------------------------------------------------------------------------
@@ -350,7 +303,19 @@ class _ResNetODEBase(TorchEstimator):
         "regularity_penalty": [Interval(Real, 0, None, closed="left")],
         "tol": [Interval(Real, 0, None, closed="left"), None],
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
+        "warm_start": ["boolean"],
     }
+
+    _budget = "max_epochs"
+    _divergence_hint = (
+        "Lower learning_rate (the default 0.01 suits Adam), switch off "
+        "scale_lr_with_depth, or raise scaling_exponent (1/2 for init='iid', 1 for "
+        "smooth weights) so that the forward pass does not explode with depth."
+    )
+    _no_progress_hint = (
+        "Raise learning_rate or max_epochs (plain SGD on a deep network needs "
+        "scale_lr_with_depth=True), or lower regularity_penalty."
+    )
 
     def __init__(
         self,
@@ -371,6 +336,7 @@ class _ResNetODEBase(TorchEstimator):
         regularity_penalty: float = 0.0,
         tol: float | None = None,
         n_iter_no_change: int = 10,
+        warm_start: bool = False,
         random_state: Any = None,
         device: str = "cpu",
         dtype: str = "float64",
@@ -394,28 +360,51 @@ class _ResNetODEBase(TorchEstimator):
         self.regularity_penalty = regularity_penalty
         self.tol = tol
         self.n_iter_no_change = n_iter_no_change
+        self.warm_start = warm_start
         self.random_state = random_state
         self.device = device
         self.dtype = dtype
         self.verbose = verbose
         self.on_divergence = on_divergence
 
-    # Subclasses define these three.
-    _net_class: type = NeuralNetRegressor
-
-    def _encode_targets(self, y: np.ndarray, reset: bool) -> torch.Tensor:
+    # Subclasses define these four.
+    def _validate_fit_data(self, X: Any, y: Any, reset: bool) -> tuple[np.ndarray, np.ndarray]:
         raise NotImplementedError
 
-    def _criterion(self) -> nn.Module:
+    def _encode_targets(
+        self, y: np.ndarray, reset: bool, sample_weight: np.ndarray | None = None
+    ) -> torch.Tensor:
         raise NotImplementedError
 
-    # ------------------------------------------------------------------ fit
-    def _fit(self, X: np.ndarray, y: np.ndarray):
-        gen = self._init_torch()
-        Xt = self._to_tensor(X)
-        yt = self._encode_targets(y, reset=True)
+    def _trivial_loss(self, y: torch.Tensor, sample_weight: np.ndarray) -> float:
+        raise NotImplementedError
+
+    def _sample_losses(self, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """Per-sample training loss, shape (n_samples,)."""
+        raise NotImplementedError
+
+    # ------------------------------------------------- training contract hooks
+    def _check_fit_data(self, X: Any, y: Any, reset: bool, sample_weight: Any = None) -> _Data:
+        X, y = self._validate_fit_data(X, y, reset)
+        sw = _check_sample_weight(sample_weight, X, dtype=np.float64, ensure_non_negative=True)
+        self.n_train_samples_ = len(X)
+        if reset:
+            # The driver calls _init_torch after this hook; the tensors built
+            # here need this fit's device and dtype already.
+            self.device_, self.dtype_ = resolve_device(self.device), self.dtype
+        yt = self._encode_targets(y, reset, sw)
+        batch = len(X) if self.batch_size is None else min(self.batch_size, len(X))
+        return _Data(
+            X=self._to_tensor(X),
+            y=yt,
+            weight=self._to_tensor(sw / sw.mean()),
+            baseline=self._trivial_loss(yt, sw),
+            batch_size=batch,
+        )
+
+    def _init_state(self, data: _Data, generator: torch.Generator) -> _State:
         module = _ResNetODEModule(
-            X.shape[1],
+            data.X.shape[1],
             self.n_outputs_,
             depth=self.depth,
             width=self.width,
@@ -427,84 +416,83 @@ class _ResNetODEBase(TorchEstimator):
             bandwidth=self.bandwidth,
             hurst=self.hurst,
             regularity_penalty=self.regularity_penalty,
-            generator=gen,
+            generator=generator,
             dtype=self._torch_dtype,
         ).to(self.device_)
-        self.module_ = module
-        sub = slice(0, min(len(Xt), 512))
-        self.init_ratios_ = self._ratios(Xt[sub], yt[sub])
-
         lr = self.learning_rate * (self.depth if self.scale_lr_with_depth else 1)
-        batch = len(Xt) if self.batch_size is None else min(self.batch_size, len(Xt))
-        callbacks = [("divergence", _DivergenceMonitor())]
-        if self.tol is not None:
-            callbacks.append(
-                (
-                    "early_stopping",
-                    EarlyStopping(
-                        monitor="train_loss",
-                        patience=self.n_iter_no_change,
-                        threshold=self.tol,
-                        sink=print if self.verbose else _silent,
-                    ),
-                )
-            )
-        if self.verbose and self.verbose >= 2:
-            callbacks.append(("progress", ProgressBar()))
         optim = torch.optim.Adam if self.optimizer == "adam" else torch.optim.SGD
-        # skorch's PrintLog formats a table every epoch even when silent.
-        extra = {} if self.verbose else {"callbacks__print_log": None}
-        self.net_ = self._net_class(
-            module=module,
-            criterion=self._criterion(),
-            optimizer=optim,
-            lr=lr,
-            max_epochs=self.max_epochs,
-            batch_size=batch,
-            train_split=None,
-            iterator_train=_TensorBatches,
-            iterator_train__shuffle=True,
-            iterator_train__generator=gen,
-            callbacks=callbacks,
-            device=str(self.device_),
-            verbose=int(bool(self.verbose)),
-            **extra,
+        sub = slice(0, min(len(data.X), 512))
+        with self._torch_context():
+            self.init_ratios_ = self._ratios(module, data.X[sub], data.y[sub])
+        return _State(
+            generator=generator, module=module, optimizer=optim(module.parameters(), lr=lr)
         )
-        self.diverged_ = False
-        failure = None
-        try:
-            # Layers of width ~30 are too small for intra-op threads: on a busy
-            # 2-core machine the demo fit took 97 s on two threads, 6 s on one.
-            with single_thread(self.device_):
-                self.net_.fit(Xt, yt)
-        except _Diverged as exc:
-            failure = exc
-        finally:
-            # A torch.Generator does not pickle; the fitted net no longer needs it.
-            self.net_.iterator_train__generator = None
-        self.module_ = self.net_.module_
-        self.history_ = [
-            {"iter": i, "loss": float(e["train_loss"]), "seconds": float(e["dur"])}
-            for i, e in enumerate(self.net_.history)
-            if "train_loss" in e
-        ]
-        if failure is not None:
-            self.history_.append({"iter": failure.epoch, "loss": failure.loss})
-        self.n_iter_ = len(self.history_)
-        if failure is not None:
-            self._diverge(failure.epoch, failure.loss)
-            return self
-        trained = self.max_epochs > 0
-        self.final_ratios_ = self._ratios(Xt[sub], yt[sub]) if trained else self.init_ratios_
-        return self
+
+    def _batch_loss(self, module: nn.Module, data: _Data, rows: Any) -> torch.Tensor:
+        """Weighted mean loss on ``rows`` plus the regularity penalty."""
+        losses = self._sample_losses(module(data.X[rows]), data.y[rows])
+        return (data.weight[rows] * losses).mean() + module.penalty()
+
+    def _run_window(self, state: _State, data: _Data, n_updates: int | None) -> Window:
+        """One epoch of mini-batch updates (or ``n_updates`` of them)."""
+        start = time.perf_counter()
+        module, optimizer = state.module, state.optimizer
+        n, size = len(data.X), data.batch_size
+        module.train()
+        losses: list[float] = []
+        while n_updates is None or len(losses) < n_updates:
+            if state.position == 0:  # a new epoch: reshuffle from the fit's stream
+                state.order = (
+                    torch.randperm(n, generator=state.generator).to(data.X.device)
+                    if size < n
+                    else None
+                )
+            stop = min(state.position + size, n)
+            rows = (
+                slice(state.position, stop)
+                if state.order is None
+                else state.order[state.position : stop]
+            )
+            state.position = stop % n
+            loss = self._batch_loss(module, data, rows)
+            losses.append(float(loss.detach()))
+            if not math.isfinite(losses[-1]):
+                break
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            if n_updates is None and state.position == 0:
+                break
+        state.seconds = time.perf_counter() - start
+        return Window(float(np.mean(losses)), len(losses) - (not math.isfinite(losses[-1])))
+
+    def _initial_loss(self, state: _State, data: _Data) -> float:
+        step = -(-len(data.X) // _INITIAL_ROWS)  # strided subsample of large sets
+        with torch.no_grad():
+            return float(self._batch_loss(state.module, data, slice(None, None, step)))
+
+    def _baseline_loss(self, data: _Data) -> float:
+        return data.baseline
+
+    def _record(self, state: _State, data: _Data) -> dict:
+        return {"seconds": state.seconds}
+
+    def _finalize(self, state: _State, data: _Data) -> None:
+        self.module_ = state.module
+        self.module_.eval()
+        if self.diverged_:
+            self.final_ratios_ = {"output_ratio": math.nan, "gradient_ratio": math.nan}
+            return
+        sub = slice(0, min(len(data.X), 512))
+        with self._torch_context():
+            self.final_ratios_ = self._ratios(self.module_, data.X[sub], data.y[sub])
 
     # ------------------------------------------------------------- forward
     def _forward(self, X: np.ndarray) -> torch.Tensor:
         check_is_fitted(self)
         X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
         Xt = self._to_tensor(X)
-        self.module_.eval()
-        with torch.no_grad():
+        with self._torch_context(), torch.no_grad():
             chunks = [self.module_(Xt[i : i + _CHUNK]) for i in range(0, len(Xt), _CHUNK)]
         return torch.cat(chunks)
 
@@ -523,7 +511,7 @@ class _ResNetODEBase(TorchEstimator):
         check_is_fitted(self)
         X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
         Xt = self._to_tensor(X)
-        with torch.no_grad():
+        with self._torch_context(), torch.no_grad():
             states = self.module_.flow(self.module_.embed(Xt), keep=True)
         return self._to_numpy(torch.stack(states, dim=1))
 
@@ -575,16 +563,18 @@ class _ResNetODEBase(TorchEstimator):
         check_is_fitted(self)
         X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
         yt = None if y is None else self._encode_targets(np.asarray(y), reset=False)
-        return self._ratios(self._to_tensor(X), yt)
+        with self._torch_context():
+            return self._ratios(self.module_, self._to_tensor(X), yt)
 
-    def _ratios(self, Xt: torch.Tensor, yt: torch.Tensor | None) -> dict[str, float]:
-        module = self.module_
+    def _ratios(
+        self, module: nn.Module, Xt: torch.Tensor, yt: torch.Tensor | None
+    ) -> dict[str, float]:
         with torch.enable_grad():
             h0 = module.embed(Xt).detach().requires_grad_(True)
             hL = module.flow(h0)
             hL.retain_grad()
             out = module.readout(hL)
-            loss = (out**2).sum() / 2 if yt is None else self._criterion()(out, yt)
+            loss = (out**2).sum() / 2 if yt is None else self._sample_losses(out, yt).mean()
             p0, pL = torch.autograd.grad(loss, [h0, hL])
         with torch.no_grad():
             return {
@@ -641,7 +631,6 @@ class _ResNetODEBase(TorchEstimator):
             yt = yt.to(torch.float64)
         names = [n for n, p in module.named_parameters() if p.requires_grad]
         params = [p.detach().clone() for n, p in module.named_parameters() if n in names]
-        criterion = self._criterion()
         lam = module.regularity_penalty
         families = [n for n in ("V", "W") if n in names]
 
@@ -649,7 +638,8 @@ class _ResNetODEBase(TorchEstimator):
             mapping = dict(zip(names, values, strict=True))
             out = torch.func.functional_call(module, mapping, (Xt,))
             stacks = [mapping[n] for n in families]
-            return criterion(out, yt) + _difference_penalty(stacks, lam)
+            loss = self._sample_losses(out, yt).mean()
+            return loss + _difference_penalty(stacks, lam)
 
         return loss_fn, params
 
@@ -696,22 +686,33 @@ _COMMON_DOC = """
         Passes over the training set; 0 keeps the initialisation.
     batch_size : int or None, default=None
         Mini-batch size; None uses the whole training set (gradient descent).
+        Each epoch shuffles the rows with the fit's generator.
     regularity_penalty : float, default=0.0
         ``lambda`` in the penalty ``lambda ||(Z_{k+1} - Z_k)_k||_F`` summed over
         the stacked families (NeurIPS 2023), added to the training loss.
     tol : float or None, default=None
-        Stop when the training loss has not improved by a relative ``tol`` for
-        ``n_iter_no_change`` epochs (skorch's ``EarlyStopping``).
+        Early stopping of the shared training contract
+        (:mod:`sktheory._training`) with an epoch as the window: stop once the
+        epoch's mean training loss has improved on the best earlier epoch by
+        less than ``tol`` times that best loss in ``n_iter_no_change``
+        consecutive epochs. None runs all ``max_epochs``.
     n_iter_no_change : int, default=10
+        Epochs without a ``tol`` improvement before the fit stops.
+    warm_start : bool, default=False
+        If True, a new ``fit`` continues from the previous one (network,
+        optimiser state and shuffling stream) for ``max_epochs`` more epochs,
+        so two warm fits of ``a`` and ``b`` epochs equal one of ``a + b``.
     random_state : int, RandomState instance or None, default=None
         Seeds the initialisation and the shuffling of mini-batches.
     device : {"cpu", "cuda", "auto"}, default="cpu"
     dtype : {"float64", "float32"}, default="float64"
     verbose : int, default=0
-        1 prints skorch's epoch table, 2 adds a per-batch progress bar.
+        If truthy, show a progress bar over epochs with the current loss.
     on_divergence : {"raise", "warn"}, default="raise"
-        What a NaN or infinite training loss does: raise
-        :class:`~sktheory.DivergenceError`, or warn, stop and set ``diverged_``.
+        What a divergence (an epoch loss that is not finite, or above 1e4 times
+        the trivial predictor's) does: raise :class:`~sktheory.DivergenceError`,
+        or warn :class:`~sktheory.DivergenceWarning`, stop and set ``diverged_``
+        (``predict`` then refuses).
 """
 
 _COMMON_ATTRS = """
@@ -719,17 +720,33 @@ _COMMON_ATTRS = """
     module_ : torch.nn.Module
         The trained network; ``module_.V`` and ``module_.W`` hold the stacked
         per-layer weights of shape ``(depth, ...)``.
-    net_ : skorch.NeuralNet
-        The skorch net that trained ``module_`` (its ``history`` included).
     history_ : list of dict
-        One entry per epoch: ``"iter"``, ``"loss"`` (training objective, penalty
-        included) and ``"seconds"``.
+        One entry per epoch: ``"iter"`` (updates so far), ``"epoch"``,
+        ``"loss"`` (mean over the epoch's mini-batches of the weighted training
+        objective, penalty included, each taken before its update) and
+        ``"seconds"`` (wall time of the epoch).
     n_iter_ : int
-        Number of epochs run.
+        Number of parameter updates (mini-batches) done, cumulative over
+        ``warm_start`` fits.
     diverged_ : bool
+        Whether training diverged (possible with ``on_divergence="warn"``).
     init_ratios_, final_ratios_ : dict
         :meth:`depth_ratios` on (up to 512) training samples before and after
-        training.
+        training (``final_ratios_`` is NaN after a divergence).
+    n_train_samples_ : int
+        Number of training samples.
+"""
+
+_NOTES = """
+    Notes
+    -----
+    The loop is a plain torch loop run by the shared training contract of
+    :class:`~sktheory.base.TorchEstimator` (history, ``tol`` stopping,
+    divergence checks, progress bar, ``warm_start``). Earlier versions trained
+    through skorch; it was dropped because the driver now owns everything
+    skorch's callbacks provided here, and keeping it would mean one
+    ``partial_fit`` per epoch with a second history beside ``history_`` and a
+    dict input to pass sample weights, for no feature the estimator exposes.
 """
 
 
@@ -739,8 +756,8 @@ class ResNetODERegressor(RegressorMixin, _ResNetODEBase):
 
     ``h_0 = A x / sqrt(d)``, ``h_{k+1} = h_k + L^-beta V_k sigma(W_k h_k / sqrt(q))
     / sqrt(m)`` for ``k < L``, prediction ``B h_L / sqrt(q) + b``, trained on the
-    mean squared error of standardised targets (plus the optional regularity
-    penalty) with skorch.
+    (sample-weighted) mean squared error of standardised targets, averaged over
+    outputs, plus the optional regularity penalty.
 """
         + _COMMON_DOC
         + """
@@ -749,13 +766,15 @@ class ResNetODERegressor(RegressorMixin, _ResNetODEBase):
         + _COMMON_ATTRS
         + """    n_outputs_ : int
     y_mean_, y_scale_ : ndarray
-        Target standardisation.
+        Target standardisation (weighted mean and standard deviation).
 
     See Also
     --------
     ResNetODEClassifier : The same network for classification.
     sklearn.neural_network.MLPRegressor : A shallow network baseline.
-
+"""
+        + _NOTES
+        + """
     Examples
     --------
     >>> import numpy as np
@@ -771,45 +790,59 @@ class ResNetODERegressor(RegressorMixin, _ResNetODEBase):
     """
     )
 
-    _net_class = _PenalizedRegressorNet
-
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.target_tags.multi_output = True
         return tags
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X: Any, y: Any) -> ResNetODERegressor:
+    def fit(self, X: Any, y: Any, sample_weight: Any = None) -> ResNetODERegressor:
         """Train the network on ``(X, y)``.
 
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
         y : array-like of shape (n_samples,) or (n_samples, n_targets)
+        sample_weight : array-like of shape (n_samples,) or None, default=None
+            Weights of the samples in the mean squared error (and in the target
+            standardisation); None weighs them equally.
 
         Returns
         -------
         self
         """
-        X, y = validate_data(
-            self, X, y, dtype=[np.float64, np.float32], y_numeric=True, multi_output=True
-        )
-        self.n_train_samples_ = len(X)
-        return self._fit(X, y)
+        return self._fit(X, y, sample_weight=sample_weight)
 
-    def _encode_targets(self, y: np.ndarray, reset: bool) -> torch.Tensor:
+    def _validate_fit_data(self, X: Any, y: Any, reset: bool) -> tuple[np.ndarray, np.ndarray]:
+        X, y = validate_data(
+            self,
+            X,
+            y,
+            dtype=[np.float64, np.float32],
+            y_numeric=True,
+            multi_output=True,
+            reset=reset,
+        )
+        return X, self._check_numeric_target(y)
+
+    def _encode_targets(
+        self, y: np.ndarray, reset: bool, sample_weight: np.ndarray | None = None
+    ) -> torch.Tensor:
         y = np.asarray(y, dtype=np.float64)
         y2 = y.reshape(len(y), -1)
         if reset:
             self._y_ndim = y.ndim
             self.n_outputs_ = y2.shape[1]
-            self.y_mean_ = y2.mean(axis=0)
-            scale = y2.std(axis=0)
+            self.y_mean_ = np.average(y2, axis=0, weights=sample_weight)
+            scale = np.sqrt(np.average((y2 - self.y_mean_) ** 2, axis=0, weights=sample_weight))
             self.y_scale_ = np.where(scale > 0, scale, 1.0)
         return self._to_tensor((y2 - self.y_mean_) / self.y_scale_)
 
-    def _criterion(self) -> nn.Module:
-        return nn.MSELoss()
+    def _trivial_loss(self, y: torch.Tensor, sample_weight: np.ndarray) -> float:
+        return mean_predictor_loss(self._to_numpy(y), sample_weight)
+
+    def _sample_losses(self, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return ((out - y) ** 2).mean(dim=1)
 
     def predict(self, X: Any) -> np.ndarray:
         """Predict targets.
@@ -827,38 +860,14 @@ class ResNetODERegressor(RegressorMixin, _ResNetODEBase):
             out = out[:, 0]
         return self._finite_output(out)
 
-    @classmethod
-    def _demo(cls, random_state: int = 0) -> dict:
-        """Fit a depth-32 ResNet on a neural-ODE teacher task."""
-        from sklearn.model_selection import train_test_split
-        from sklearn.neural_network import MLPRegressor
-
-        from sktheory.datasets import make_resnet_ode_teacher
-
-        X, y = make_resnet_ode_teacher(
-            n_samples=600, n_features=8, noise=0.05, random_state=random_state
-        )
-        Xtr, Xte, ytr, yte = train_test_split(X, y, random_state=random_state)
-        est = cls(depth=32, width=16, max_epochs=100, random_state=random_state)
-        score = est.fit(Xtr, ytr).score(Xte, yte)
-        mlp = MLPRegressor(hidden_layer_sizes=(64, 64), max_iter=1000, random_state=random_state)
-        base = mlp.fit(Xtr, ytr).score(Xte, yte)
-        return {
-            "task": "neural-ODE teacher (d=8, L=32)",
-            "metric": "test R^2",
-            "score": float(score),
-            "baseline": "MLPRegressor(64, 64)",
-            "baseline_score": float(base),
-        }
-
 
 class ResNetODEClassifier(ClassifierMixin, _ResNetODEBase):
     __doc__ = (
         """Deep residual network in the neural-ODE scaling, for classification.
 
     The network of :class:`ResNetODERegressor` with one output per class,
-    trained on the cross-entropy of the logits ``B h_L / sqrt(q) + b`` (plus
-    the optional regularity penalty) with skorch.
+    trained on the (sample-weighted) cross-entropy of the logits
+    ``B h_L / sqrt(q) + b``, plus the optional regularity penalty.
 """
         + _COMMON_DOC
         + """
@@ -873,7 +882,9 @@ class ResNetODEClassifier(ClassifierMixin, _ResNetODEBase):
     --------
     ResNetODERegressor : The same network for regression.
     sklearn.neural_network.MLPClassifier : A shallow network baseline.
-
+"""
+        + _NOTES
+        + """
     Examples
     --------
     >>> import numpy as np
@@ -887,27 +898,32 @@ class ResNetODEClassifier(ClassifierMixin, _ResNetODEBase):
     """
     )
 
-    _net_class = _PenalizedClassifierNet
-
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X: Any, y: Any) -> ResNetODEClassifier:
+    def fit(self, X: Any, y: Any, sample_weight: Any = None) -> ResNetODEClassifier:
         """Train the network on ``(X, y)``.
 
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
         y : array-like of shape (n_samples,)
+        sample_weight : array-like of shape (n_samples,) or None, default=None
+            Weights of the samples in the cross-entropy; None weighs them
+            equally.
 
         Returns
         -------
         self
         """
-        X, y = validate_data(self, X, y, dtype=[np.float64, np.float32])
-        check_classification_targets(y)
-        self.n_train_samples_ = len(X)
-        return self._fit(X, y)
+        return self._fit(X, y, sample_weight=sample_weight)
 
-    def _encode_targets(self, y: np.ndarray, reset: bool) -> torch.Tensor:
+    def _validate_fit_data(self, X: Any, y: Any, reset: bool) -> tuple[np.ndarray, np.ndarray]:
+        X, y = validate_data(self, X, y, dtype=[np.float64, np.float32], reset=reset)
+        check_classification_targets(y)
+        return X, y
+
+    def _encode_targets(
+        self, y: np.ndarray, reset: bool, sample_weight: np.ndarray | None = None
+    ) -> torch.Tensor:
         if reset:
             self._encoder = LabelEncoder().fit(y)
             self.classes_ = self._encoder.classes_
@@ -915,8 +931,11 @@ class ResNetODEClassifier(ClassifierMixin, _ResNetODEBase):
         codes = self._encoder.transform(y)
         return torch.as_tensor(codes, dtype=torch.long, device=self.device_)
 
-    def _criterion(self) -> nn.Module:
-        return nn.CrossEntropyLoss()
+    def _trivial_loss(self, y: torch.Tensor, sample_weight: np.ndarray) -> float:
+        return prior_predictor_loss(y.cpu().numpy(), sample_weight)
+
+    def _sample_losses(self, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return nn.functional.cross_entropy(out, y, reduction="none")
 
     def decision_function(self, X: Any) -> np.ndarray:
         """Logits, shape (n_samples, n_classes); for two classes the logit difference."""
@@ -934,27 +953,3 @@ class ResNetODEClassifier(ClassifierMixin, _ResNetODEBase):
         """Predicted class labels."""
         check_is_fitted(self)
         return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
-
-    @classmethod
-    def _demo(cls, random_state: int = 0) -> dict:
-        """Fit a depth-32 ResNet on a neural-ODE teacher classification task."""
-        from sklearn.model_selection import train_test_split
-        from sklearn.neural_network import MLPClassifier
-
-        from sktheory.datasets import make_resnet_ode_teacher
-
-        X, y = make_resnet_ode_teacher(
-            n_samples=600, n_features=8, task="classification", random_state=random_state
-        )
-        Xtr, Xte, ytr, yte = train_test_split(X, y, random_state=random_state)
-        est = cls(depth=32, width=16, max_epochs=100, random_state=random_state)
-        score = est.fit(Xtr, ytr).score(Xte, yte)
-        mlp = MLPClassifier(hidden_layer_sizes=(64, 64), max_iter=1000, random_state=random_state)
-        base = mlp.fit(Xtr, ytr).score(Xte, yte)
-        return {
-            "task": "neural-ODE teacher, 3 classes (d=8, L=32)",
-            "metric": "test accuracy",
-            "score": float(score),
-            "baseline": "MLPClassifier(64, 64)",
-            "baseline_score": float(base),
-        }
