@@ -135,7 +135,7 @@ def spirals_rows(cfg: dict) -> list[list[str]]:
         hidden_size=32,
         learning_rate=0.1,
         batch_size=25,
-        max_iter=cfg["epochs"],
+        max_epochs=cfg["epochs"],
         scaling=None,
         random_state=0,
     )

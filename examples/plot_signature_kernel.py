@@ -14,6 +14,7 @@ Run ``python examples/plot_signature_kernel.py`` (``--smoke`` for a seconds-long
 from __future__ import annotations
 
 import argparse
+import copy
 import os
 from collections.abc import Sequence
 
@@ -59,7 +60,7 @@ def _kernel_input_gradient(model, X: np.ndarray, y: np.ndarray) -> np.ndarray:
 
 
 def _rnn_input_gradient(model, X: np.ndarray, y: np.ndarray) -> np.ndarray:
-    module = model._module()
+    module = copy.deepcopy(model.module_)  # gradients must not touch the fitted RNN
     x = torch.tensor(X, requires_grad=True)
     data = torch.cat([torch.zeros_like(x[:, :1]), x], dim=1)  # the basepoint
     with single_thread():
@@ -120,7 +121,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
         hidden_size=32,
         learning_rate=0.1,
         batch_size=25,
-        max_iter=epochs,
+        max_epochs=epochs,
         random_state=0,
     )
     models = {

@@ -264,7 +264,7 @@ def test_rnn_solver_fits_and_exposes_its_expansion(spirals):
         solver="rnn",
         depth=3,
         hidden_size=8,
-        max_iter=25,
+        max_epochs=25,
         learning_rate=0.1,
         batch_size=25,
         scaling=None,
@@ -289,13 +289,15 @@ def test_rnn_solver_fits_and_exposes_its_expansion(spirals):
     np.testing.assert_allclose(
         np.abs(approx - pen.decision_function(Xt[:10])), errors[-1], atol=1e-10
     )
-    assert len(pen.history_) == pen.n_iter_ == 25
+    # 25 epochs of 4 minibatches: one record per epoch, n_iter_ counts updates.
+    assert len(pen.history_) == 25 and pen.n_iter_ == 100
+    assert [h["epoch"] for h in pen.history_] == list(range(1, 26))
 
 
 def test_rnn_regressor_is_reproducible_and_standardises_targets():
     X = make_brownian_paths(30, 12, 2, random_state=5)
     y = 100 + 10 * X[:, -1, 0]
-    params = dict(solver="rnn", depth=2, hidden_size=4, max_iter=30, random_state=3)
+    params = dict(solver="rnn", depth=2, hidden_size=4, max_epochs=30, random_state=3)
     a = SignatureKernelRNN(**params).fit(X, y)
     b = SignatureKernelRNN(**params).fit(X, y)
     np.testing.assert_array_equal(a.predict(X), b.predict(X))
@@ -303,7 +305,7 @@ def test_rnn_regressor_is_reproducible_and_standardises_targets():
     # signature_coef_ level 0 is psi(h_0) on the original target scale.
     assert a.signature_coef_.shape == (1, 1 + 3 + 9)
     c = SignatureKernelRNN(**{**params, "random_state": 4}).fit(X, y)
-    assert not np.array_equal(a.rnn_weights_["weight_hh"], c.rnn_weights_["weight_hh"])
+    assert not torch.equal(a.module_.weight_hh, c.module_.weight_hh)
 
 
 @pytest.mark.parametrize(
@@ -311,7 +313,7 @@ def test_rnn_regressor_is_reproducible_and_standardises_targets():
     [
         SignatureKernelRNNClassifier(depth=3),
         SignatureKernelRNNClassifier(
-            solver="rnn", depth=2, hidden_size=4, max_iter=5, random_state=0
+            solver="rnn", depth=2, hidden_size=4, max_epochs=5, random_state=0
         ),
         SignatureKernelRNN(depth=3),
     ],
@@ -360,7 +362,7 @@ def test_bad_input_is_refused_with_clear_errors(spirals):
         model.predict(X[:, :30])
     with pytest.raises(ValueError, match="solver='rnn'"):
         model.taylor_error(X)
-    rnn = SignatureKernelRNN(solver="rnn", depth=2, hidden_size=2, max_iter=2).fit(X, y)
+    rnn = SignatureKernelRNN(solver="rnn", depth=2, hidden_size=2, max_epochs=2).fit(X, y)
     with pytest.raises(ValueError, match="target must be"):
         rnn.taylor_error(X, target="ode")
 
@@ -385,8 +387,8 @@ def test_make_spirals_follows_the_paper():
 # tests/test_common.py with default solver).
 @parametrize_with_checks(
     [
-        SignatureKernelRNN(solver="rnn", depth=2, hidden_size=3, max_iter=3),
-        SignatureKernelRNNClassifier(solver="rnn", depth=2, hidden_size=3, max_iter=3),
+        SignatureKernelRNN(solver="rnn", depth=2, hidden_size=3, max_epochs=3),
+        SignatureKernelRNNClassifier(solver="rnn", depth=2, hidden_size=3, max_epochs=3),
     ],
     expected_failed_checks=lambda est: (
         {"check_classifiers_train": "3 epochs of a tiny RNN do not reach 83% accuracy"}
@@ -396,3 +398,172 @@ def test_make_spirals_follows_the_paper():
 )
 def test_rnn_solver_passes_sklearn_checks(estimator, check):
     check(estimator)
+
+
+# ------------------------------------------------------- the training contract
+def _small(n=40, length=20, seed=0):
+    X, y = make_spirals(n, length, random_state=seed)
+    return X, y
+
+
+RNN = dict(solver="rnn", depth=2, hidden_size=4, learning_rate=0.05, random_state=0)
+# A few epochs of a tiny RNN need not converge: tests of other behaviour ignore that.
+short_fit = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+
+
+@short_fit
+@pytest.mark.parametrize("cls", [SignatureKernelRNN, SignatureKernelRNNClassifier])
+def test_rnn_warm_start_continues_exactly(cls):
+    X, y = _small()
+    y = y.astype(float) if cls is SignatureKernelRNN else y
+    params = {**RNN, "batch_size": 16}  # three minibatches: the shuffles must continue too
+    full = cls(max_epochs=5, **params).fit(X, y)
+    warm = cls(max_epochs=3, warm_start=True, **params).fit(X, y)
+    module = warm.module_
+    warm.set_params(max_epochs=2).fit(X, y)
+    assert warm.module_ is module  # trained on, not rebuilt
+    assert warm.n_iter_ == full.n_iter_ == 15
+    np.testing.assert_array_equal(
+        [h["loss"] for h in warm.history_], [h["loss"] for h in full.history_]
+    )
+    assert [h["epoch"] for h in warm.history_] == [1, 2, 3, 4, 5]
+    np.testing.assert_array_equal(warm.signature_coef_, full.signature_coef_)
+    np.testing.assert_array_equal(warm.predict(X), full.predict(X))
+    # Without warm_start a second fit starts over.
+    cold = cls(max_epochs=3, **params).fit(X, y)
+    first = cold.predict(X)
+    np.testing.assert_array_equal(cold.fit(X, y).predict(X), first)
+
+
+@short_fit
+def test_kernel_solver_ignores_warm_start_and_reports_one_solve():
+    X, y = _small()
+    reg = SignatureKernelRNN(depth=2, warm_start=True).fit(X, y.astype(float))
+    first = reg.predict(X)
+    np.testing.assert_array_equal(reg.fit(X, y.astype(float)).predict(X), first)
+    assert reg.n_iter_ == 1 and len(reg.history_) == 1 and not reg.diverged_
+    # The record is the ridge objective: mean squared error + alpha ||coef||^2.
+    mse = np.mean((first - y) ** 2)
+    expected = mse + reg.alpha * (reg.coef_**2).sum()
+    assert reg.history_[0] == {"iter": 1, "loss": pytest.approx(expected, rel=1e-10)}
+    clf = SignatureKernelRNNClassifier(depth=2).fit(X, y)
+    assert clf.history_[0]["iter"] == clf.n_iter_ >= 1
+    # A kernel fit after an RNN fit drops the RNN: a warm RNN fit then starts afresh.
+    both = SignatureKernelRNN(max_epochs=2, warm_start=True, **RNN).fit(X, y.astype(float))
+    both.set_params(solver="kernel").fit(X, y.astype(float))
+    assert not hasattr(both, "module_") and not hasattr(both, "_train_state_")
+    np.testing.assert_array_equal(both.predict(X), first)
+    both.set_params(solver="rnn").fit(X, y.astype(float))
+    assert both.n_iter_ == 2
+
+
+@short_fit
+@pytest.mark.parametrize(
+    "model",
+    [
+        SignatureKernelRNN(depth=2),
+        SignatureKernelRNNClassifier(depth=2),
+        SignatureKernelRNN(max_epochs=10, **RNN),
+        SignatureKernelRNNClassifier(max_epochs=10, **RNN),
+    ],
+    ids=["kernel-regressor", "kernel-classifier", "rnn-regressor", "rnn-classifier"],
+)
+def test_sample_weight_equals_repeating_and_dropping_rows(model):
+    X, y = _small(30)
+    if isinstance(model, SignatureKernelRNN):
+        y = X[:, -1, 0] + 0.5 * y  # a non-constant real target
+    out = "predict" if isinstance(model, SignatureKernelRNN) else "decision_function"
+    # Full batch: the objective is the same weighted mean either way, so only
+    # summation order differs (the kernel classifier's solver stops at tol).
+    rtol = 1e-6 if isinstance(model, SignatureKernelRNNClassifier) else 1e-9
+    w = np.tile([0, 1, 2], 10)
+    weighted = clone(model).fit(X, y, sample_weight=w)
+    repeated = clone(model).fit(np.repeat(X, w, axis=0), np.repeat(y, w))
+    np.testing.assert_allclose(
+        getattr(weighted, out)(X), getattr(repeated, out)(X), rtol=rtol, atol=1e-9
+    )
+    ones = clone(model).fit(X, y, sample_weight=np.full(30, 3.0))
+    plain = clone(model).fit(X, y)
+    np.testing.assert_allclose(getattr(ones, out)(X), getattr(plain, out)(X), rtol=rtol)
+    assert not np.allclose(getattr(weighted, out)(X), getattr(plain, out)(X), rtol=1e-3)
+
+
+def test_weights_must_be_non_negative_and_not_all_zero():
+    X, y = _small(10)
+    with pytest.raises(ValueError, match="[Nn]egative"):
+        SignatureKernelRNN(depth=2).fit(X, y, sample_weight=-np.ones(10))
+    with pytest.raises(ValueError, match="non-zero"):
+        SignatureKernelRNN(depth=2).fit(X, y, sample_weight=np.zeros(10))
+
+
+@pytest.mark.parametrize("cls", [SignatureKernelRNN, SignatureKernelRNNClassifier])
+def test_huge_learning_rate_raises_divergence_error(cls):
+    from sktheory.base import DivergenceError
+
+    X, y = _small(60, 30)
+    model = cls(max_epochs=5, **{**RNN, "learning_rate": 1e6})
+    with pytest.raises(DivergenceError, match="learning_rate") as info:
+        model.fit(X, y)
+    # Caught at the second epoch, long before the 1e24 the unchecked loop reached.
+    assert "after 2 updates" in str(info.value)
+    assert model.diverged_
+
+
+def test_divergence_warn_stops_and_refuses_to_predict():
+    from sktheory.base import DivergenceWarning
+
+    X, y = _small(60, 30)
+    model = SignatureKernelRNNClassifier(
+        max_epochs=5, on_divergence="warn", **{**RNN, "learning_rate": 1e6}
+    )
+    with pytest.warns(DivergenceWarning, match="diverged"):
+        model.fit(X, y)
+    assert model.diverged_ and model.n_iter_ == 2 and len(model.history_) == 2
+    with pytest.raises(ValueError, match="diverged"):
+        model.predict(X)
+
+
+def test_tiny_learning_rate_warns_convergence():
+    from sklearn.exceptions import ConvergenceWarning
+
+    X, y = _small(30)
+    model = SignatureKernelRNN(max_epochs=3, **{**RNN, "learning_rate": 1e-7})
+    with pytest.warns(ConvergenceWarning, match="did not decrease.*learning_rate"):
+        model.fit(X, y.astype(float))
+    assert not model.diverged_ and np.all(np.isfinite(model.predict(X)))
+
+
+@pytest.mark.parametrize("cls", [SignatureKernelRNN, SignatureKernelRNNClassifier])
+def test_default_rnn_fit_with_penalty_is_not_flagged(cls):
+    import warnings
+
+    from sklearn.exceptions import ConvergenceWarning
+
+    X, y = _small(40, 20)
+    y = X[:, -1, 0] if cls is SignatureKernelRNN else y
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)  # divergence would raise anyway
+        model = cls(solver="rnn", depth=2, hidden_size=8, max_epochs=60, random_state=0)
+        model.fit(X, y)
+    history = [h["loss"] for h in model.history_]
+    assert history[-1] < 0.95 * history[0] and not model.diverged_
+
+
+@short_fit
+def test_numeric_string_targets_and_unseen_warm_labels_are_refused():
+    X, y = _small(20)
+    for solver in ("kernel", "rnn"):
+        with pytest.raises(ValueError, match="needs a numeric y"):
+            SignatureKernelRNN(solver=solver, depth=2, max_epochs=1).fit(X, y.astype(str))
+    clf = SignatureKernelRNNClassifier(max_epochs=1, warm_start=True, **RNN).fit(X, y)
+    with pytest.raises(ValueError, match="previously unseen labels"):
+        clf.fit(X, np.where(y == 1, 2, 0))
+
+
+@pytest.mark.parametrize("name", ["SignatureKernelRNN", "SignatureKernelRNNClassifier"])
+def test_demo_beats_its_baseline(name):
+    from sktheory._demo import demos
+
+    row = demos()[name](random_state=0)
+    # Regressor: R2 0.99999 against ridge's 0.91; classifier: well above chance.
+    assert row["score"] > 0.99 and row["score"] > row["baseline_score"] + 0.05

@@ -11,6 +11,8 @@ Both expose the fitted function as a linear functional on the signature
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from dataclasses import dataclass
 from numbers import Integral, Real
 from typing import Any
 
@@ -23,9 +25,10 @@ from sklearn.preprocessing import LabelEncoder
 from sklearn.utils import TransformerTags
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils.validation import _check_sample_weight, check_is_fitted
 
-from sktheory.base import TorchEstimator, single_thread
+from sktheory._training import TrainState, Window, mean_predictor_loss, prior_predictor_loss
+from sktheory.base import TorchEstimator, resolve_device, single_thread
 from sktheory.signature._features import (
     level_slices,
     preprocess_paths,
@@ -36,14 +39,25 @@ from sktheory.signature._rnn import ResidualRNN
 
 __all__ = ["SignatureKernelRNN", "SignatureKernelRNNClassifier"]
 
-_RNN_PARAM_NAMES = (
-    "weight_hh",
-    "weight_ih",
-    "bias",
-    "h0",
-    "readout_weight",
-    "readout_bias",
-)
+
+@dataclass
+class _RNNData:
+    """What the RNN solver trains on, built anew by every fit."""
+
+    inputs: torch.Tensor  # (n, T, d): the paths without their time channel
+    targets: torch.Tensor
+    weights: torch.Tensor  # sample weights scaled to mean 1
+    loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # per-sample data-fit loss
+    n_outputs: int
+    baseline: float  # data-fit loss of the trivial predictor
+
+
+@dataclass
+class _RNNState(TrainState):
+    """The RNN and its optimiser: all a warm start needs besides the generator."""
+
+    module: ResidualRNN | None = None
+    optimiser: torch.optim.Optimizer | None = None
 
 
 class _SignatureKernelRNNBase(TorchEstimator):
@@ -62,10 +76,22 @@ class _SignatureKernelRNNBase(TorchEstimator):
         "hidden_size": [Interval(Integral, 1, None, closed="left")],
         "activation": [StrOptions({"tanh", "sigmoid"})],
         "learning_rate": [Interval(Real, 0, None, closed="neither")],
-        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "max_epochs": [Interval(Integral, 1, None, closed="left")],
         "batch_size": [Interval(Integral, 1, None, closed="left"), None],
         "tol": [Interval(Real, 0, None, closed="left"), None],
+        "warm_start": ["boolean"],
     }
+
+    # Training contract (RNN solver): the budget counts epochs over minibatches.
+    _budget = "max_epochs"
+    _divergence_hint = (
+        "Lower learning_rate (Adam's step size, default 0.01), or keep "
+        "scaling='total_variation' so that the input paths have unit length."
+    )
+    _no_progress_hint = (
+        "Raise learning_rate or max_epochs, or lower alpha (a strong RKHS penalty "
+        "holds the RNN near a constant function)."
+    )
 
     def __init__(
         self,
@@ -81,9 +107,10 @@ class _SignatureKernelRNNBase(TorchEstimator):
         hidden_size: int = 32,
         activation: str = "tanh",
         learning_rate: float = 0.01,
-        max_iter: int = 200,
+        max_epochs: int = 200,
         batch_size: int | None = None,
         tol: float | None = None,
+        warm_start: bool = False,
         random_state: Any = None,
         device: str = "cpu",
         dtype: str = "float64",
@@ -101,9 +128,10 @@ class _SignatureKernelRNNBase(TorchEstimator):
         self.hidden_size = hidden_size
         self.activation = activation
         self.learning_rate = learning_rate
-        self.max_iter = max_iter
+        self.max_epochs = max_epochs
         self.batch_size = batch_size
         self.tol = tol
+        self.warm_start = warm_start
         self.random_state = random_state
         self.device = device
         self.dtype = dtype
@@ -175,9 +203,9 @@ class _SignatureKernelRNNBase(TorchEstimator):
         X = self._validate(X, reset=False)
         return self._features(X)
 
-    def fit_transform(self, X: Any, y: Any) -> np.ndarray:
+    def fit_transform(self, X: Any, y: Any, sample_weight: Any = None) -> np.ndarray:
         """Fit, then return :meth:`transform` of the training sequences."""
-        return self.fit(X, y).transform(X)
+        return self.fit(X, y, sample_weight=sample_weight).transform(X)
 
     def kernel(self, X: Any, Y: Any = None) -> np.ndarray:
         """Gram matrix ``K(x, y) = sum_k (k!)^2 <S^k(x), S^k(y)>`` (truncated at ``depth``).
@@ -215,13 +243,15 @@ class _SignatureKernelRNNBase(TorchEstimator):
             target.
         """
         check_is_fitted(self)
-        if self.solver != "rnn":
-            raise ValueError("taylor_error needs solver='rnn' (the kernel solver is exact).")
+        if "module_" not in self.__dict__:
+            raise ValueError(
+                "taylor_error needs a model fitted with solver='rnn' (the kernel solver is exact)."
+            )
         if target not in ("rnn", "cde"):
             raise ValueError(f"target must be 'rnn' or 'cde', got {target!r}.")
         X = self._validate(X, reset=False)
         paths = self._paths(X)
-        module = self._module()
+        module = self.module_
         sig = self._to_tensor(signature(paths, self.depth, backend=self.backend))
         data = self._to_tensor(paths[:, :, :-1])
         with torch.no_grad(), single_thread(self.device_):
@@ -238,86 +268,132 @@ class _SignatureKernelRNNBase(TorchEstimator):
         self.signature_coef_ = coef_weighted * weights
         self.rkhs_norm_ = float(np.sqrt((coef_weighted**2).sum()))
 
-    # ---------------------------------------------------------------- the RNN
-    def _module(self) -> ResidualRNN:
-        """Rebuild the fitted RNN from its stored weights (they pickle as arrays)."""
-        module = ResidualRNN(
-            self.n_channels_in_,
-            self.hidden_size,
-            self.n_outputs_rnn_,
-            self.activation,
-            dtype=self._torch_dtype,
-        ).to(self.device_)
-        with torch.no_grad():
-            for name in _RNN_PARAM_NAMES:
-                getattr(module, name).copy_(self._to_tensor(self.rnn_weights_[name]))
-        return module
+    def _sample_weight(self, sample_weight: Any, X: np.ndarray) -> np.ndarray:
+        """Validated non-negative weights, scaled to mean 1 (all ones: the unweighted fit)."""
+        sw = _check_sample_weight(sample_weight, X, ensure_non_negative=True)
+        return sw / sw.mean()  # sklearn refuses all-zero weights
 
-    def _fit_rnn(self, X: np.ndarray, targets: np.ndarray, loss_fn) -> None:
-        gen = self._init_torch()
+    def _finish_kernel_fit(self, coef: np.ndarray, n_channels: int, n_iter: int, loss: float):
+        """Fitted attributes of the closed-form solver, in the RNN solver's format."""
+        self._store_signature_coef(coef, n_channels)
+        self.n_signature_features_ = self.coef_.shape[1]
+        self.n_iter_ = n_iter
+        self.history_ = [{"iter": n_iter, "loss": float(loss)}]
+        self.diverged_ = False
+        # A later warm RNN fit must not resume an RNN that this fit replaced.
+        self.__dict__.pop("_train_state_", None)
+        self.__dict__.pop("module_", None)
+
+    # ---------------------------------------------------------------- the RNN
+    # Hooks of the training contract (sktheory/_training.py); the subclasses'
+    # _check_fit_data turn targets into what _rnn_data needs.
+    def _rnn_data(
+        self,
+        X: np.ndarray,
+        targets: np.ndarray,
+        sw: np.ndarray,
+        loss: Callable,
+        n_outputs: int,
+        baseline: float,
+        reset: bool,
+    ) -> _RNNData:
+        if reset:  # tensors go where the module will live
+            self.device_ = resolve_device(self.device)
+            self.dtype_ = self.dtype
         paths = self._paths(X)
-        n, _, channels = paths.shape
-        data = self._to_tensor(paths[:, :, :-1])  # the RNN's step is the time channel
         targets_t = self._to_tensor(targets)
-        if loss_fn is _cross_entropy:
+        if loss is _cross_entropy:
             targets_t = targets_t.long()
-        n_out = targets.shape[1] if targets.ndim == 2 else int(targets.max()) + 1
-        if loss_fn is _binary_logistic:
-            n_out = 1
+        return _RNNData(
+            inputs=self._to_tensor(paths[:, :, :-1]),  # the RNN's step is the time channel
+            targets=targets_t,
+            weights=self._to_tensor(sw),
+            loss=loss,
+            n_outputs=n_outputs,
+            baseline=baseline,
+        )
+
+    def _init_state(self, data: _RNNData, generator: torch.Generator) -> _RNNState:
         module = ResidualRNN(
-            channels - 1,
+            data.inputs.shape[2],
             self.hidden_size,
-            n_out,
+            data.n_outputs,
             self.activation,
-            generator=gen,
+            generator=generator,
             dtype=self._torch_dtype,
         ).to(self.device_)
         optimiser = torch.optim.Adam(module.parameters(), lr=self.learning_rate)
+        return _RNNState(generator=generator, module=module, optimiser=optimiser)
+
+    def _objective(self, module: ResidualRNN, data: _RNNData, idx: Any) -> torch.Tensor:
+        """Weighted mean data-fit loss on rows ``idx`` plus ``alpha * ||f||_H^2``."""
+        per_sample = data.loss(module(data.inputs[idx]), data.targets[idx])
+        loss = (per_sample * data.weights[idx]).mean()
+        if self.alpha > 0:
+            loss = loss + self.alpha * module.rkhs_norm_squared(self.depth)
+        return loss
+
+    def _run_window(self, state: _RNNState, data: _RNNData, n_updates: int | None) -> Window:
+        """One epoch: a shuffled pass in minibatches of ``batch_size``, one Adam step each."""
+        n = data.inputs.shape[0]
         batch = n if self.batch_size is None else min(self.batch_size, n)
-        alpha, depth = float(self.alpha), self.depth
+        order = torch.randperm(n, generator=state.generator).to(self.device_)
+        total, done = 0.0, 0
+        for start in range(0, n, batch):
+            idx = order[start : start + batch]
+            state.optimiser.zero_grad()
+            loss = self._objective(state.module, data, idx)
+            value = float(loss.detach())
+            if not math.isfinite(value):  # stop before the step spreads it
+                return Window(value, done)
+            loss.backward()
+            state.optimiser.step()
+            done += 1
+            total += value * len(idx)
+        return Window(total / n, done)
 
-        def step(i: int) -> float:
-            order = torch.randperm(n, generator=gen).to(self.device_)
-            total = 0.0
-            for start in range(0, n, batch):
-                idx = order[start : start + batch]
-                optimiser.zero_grad()
-                loss = loss_fn(module(data[idx]), targets_t[idx])
-                if alpha > 0:
-                    loss = loss + alpha * module.rkhs_norm_squared(depth)
-                loss.backward()
-                optimiser.step()
-                total += float(loss.detach()) * len(idx)
-            return total / n
+    def _initial_loss(self, state: _RNNState, data: _RNNData) -> float:
+        with torch.no_grad():
+            return float(self._objective(state.module, data, slice(None)))
 
-        with single_thread(self.device_):
-            self._run_loop(step, self.max_iter, tol=self.tol, desc=type(self).__name__)
-        self.n_outputs_rnn_ = n_out
-        self.rnn_weights_ = {
-            name: self._to_numpy(getattr(module, name)) for name in _RNN_PARAM_NAMES
-        }
+    def _baseline_loss(self, data: _RNNData) -> float:
+        # The trivial predictor's data-fit loss; its RKHS norm is (near) zero on
+        # standardised targets, so the penalised objective compares with it.
+        return data.baseline
+
+    def _finalize(self, state: _RNNState, data: _RNNData) -> None:
+        self.module_ = state.module
         with torch.no_grad(), single_thread(self.device_):
-            coefs = module.signature_coefficients(depth)
+            coefs = self.module_.signature_coefficients(self.depth)
         flat = np.concatenate([self._to_numpy(c) for c in coefs], axis=1)
+        flat = self._rnn_signature_coef(flat)
+        channels = self.n_channels_in_ + 1
         self._store_signature_coef(flat / self._weights(channels), channels)
+        self.n_signature_features_ = self.coef_.shape[1]
+
+    def _rnn_signature_coef(self, coef: np.ndarray) -> np.ndarray:
+        """The RNN's signature coefficients on the scale of the outputs."""
+        return coef
 
     def _rnn_output(self, X: np.ndarray) -> np.ndarray:
         paths = self._paths(X)
         with torch.no_grad(), single_thread(self.device_):
-            out = self._module()(self._to_tensor(paths[:, :, :-1]))
+            out = self.module_(self._to_tensor(paths[:, :, :-1]))
         return self._to_numpy(out)
 
 
-def _mse(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    return ((pred - target) ** 2).sum(dim=1).mean()
+def _squared_error(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    return ((pred - target) ** 2).sum(dim=1)
 
 
 def _cross_entropy(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    return torch.nn.functional.cross_entropy(pred, target)
+    return torch.nn.functional.cross_entropy(pred, target, reduction="none")
 
 
 def _binary_logistic(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    return torch.nn.functional.binary_cross_entropy_with_logits(pred[:, 0], target)
+    return torch.nn.functional.binary_cross_entropy_with_logits(
+        pred[:, 0], target, reduction="none"
+    )
 
 
 _COMMON_DOC = """
@@ -355,12 +431,23 @@ _COMMON_DOC = """
         RNN activation (RNN solver).
     learning_rate : float, default=0.01
         Adam step size (RNN solver).
-    max_iter : int, default=200
-        Training epochs (RNN solver).
+    max_epochs : int, default=200
+        Training epochs of the RNN solver, each a shuffled pass over the
+        training set in minibatches of ``batch_size`` (one Adam update per
+        minibatch, so one update per epoch with the full batch). Replaces
+        ``max_iter``, which counted these epochs.
     batch_size : int or None, default=None
         Mini-batch size; None trains on the full batch (RNN solver).
     tol : float or None, default=None
-        Stop when the epoch loss changes by less than ``tol`` (relative).
+        RNN solver: stop once the epoch loss has improved on the best earlier
+        epoch by less than ``tol`` times that loss in two consecutive epochs
+        (the training contract's rule, see :mod:`sktheory._training`); None
+        runs all ``max_epochs``. No effect on the kernel solver (closed form).
+    warm_start : bool, default=False
+        RNN solver: a second ``fit`` continues training the previous RNN, its
+        Adam state and random stream for ``max_epochs`` more epochs, so that
+        ``a`` then ``b`` epochs equal ``a + b`` epochs in one fit. No effect on
+        the kernel solver, whose fit is a closed-form solve.
     random_state : int, RandomState instance or None, default=None
         Seeds the RNN's initialisation and batch order.
     device : {"cpu", "cuda", "auto"}, default="cpu"
@@ -368,6 +455,10 @@ _COMMON_DOC = """
     verbose : int, default=0
         Show a progress bar while training the RNN.
     on_divergence : {"raise", "warn"}, default="raise"
+        What an RNN fit does when the loss becomes non-finite or exceeds 1e4
+        times the data-fit loss of the trivial predictor (the mean target, the
+        class prior): raise :class:`~sktheory.base.DivergenceError`, or warn
+        :class:`~sktheory.base.DivergenceWarning`, stop and refuse to predict.
 """
 
 _COMMON_ATTRS = """
@@ -385,12 +476,23 @@ _COMMON_ATTRS = """
     n_tokens_in_, n_channels_in_ : int
         Sequence length and channels seen in fit.
     n_signature_features_ : int
-    rnn_weights_ : dict of ndarray
-        The RNN's weights (RNN solver).
+    module_ : ResidualRNN
+        The fitted RNN (RNN solver only); predictions use its forward pass.
     history_ : list of dict
-        Per-epoch training loss (RNN solver).
+        RNN solver: one dict per epoch with ``"iter"`` (updates so far),
+        ``"epoch"`` and ``"loss"`` (the epoch's mean penalised objective: the
+        weighted data-fit loss plus ``alpha * ||f||_H^2``, on standardised
+        targets for the regressor). Kernel solver: a single dict with
+        ``"iter"`` equal to ``n_iter_`` and the ``"loss"`` of the final
+        objective.
     n_iter_ : int
-        Epochs run (RNN solver) or solver iterations (kernel classifier).
+        RNN solver: Adam updates done (``max_epochs`` times the minibatches per
+        epoch), cumulative over ``warm_start`` fits. Kernel solver: 1 for the
+        regressor (one linear solve), the logistic solver's iterations for the
+        classifier (0 with a single class).
+    diverged_ : bool
+        Whether the RNN fit diverged (possible with ``on_divergence="warn"``);
+        a diverged model refuses to predict. Always False for the kernel solver.
 """
 
 
@@ -442,68 +544,69 @@ class SignatureKernelRNN(RegressorMixin, _SignatureKernelRNNBase):
     )
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X: Any, y: Any) -> SignatureKernelRNN:
-        """Fit on sequences ``X`` and targets ``y`` (1-D or 2-D)."""
+    def fit(self, X: Any, y: Any, sample_weight: Any = None) -> SignatureKernelRNN:
+        """Fit on sequences ``X`` and targets ``y``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_timesteps, n_channels)
+        y : array-like of shape (n_samples,)
+        sample_weight : array-like of shape (n_samples,), default=None
+            Weights of the squared errors in the mean (and in the mean and
+            scale used to standardise ``y`` for the RNN solver); None weighs
+            every sample equally.
+
+        Returns
+        -------
+        self : SignatureKernelRNN
+        """
         self._check_solver_params()
-        X, y = self._validate(X, y, reset=True)
-        y2 = y.reshape(len(y), -1).astype(np.float64)
-        self._y_1d = y.ndim == 1
-        if self.solver == "kernel":
-            self._init_torch()
-            phi = self._features(X)
-            channels = self._paths(X[:1]).shape[2]
-            self._store_signature_coef(_ridge(phi, y2, self.alpha).T, channels)
-            self.n_iter_ = 1
-        else:
-            self.y_mean_ = y2.mean(axis=0)
-            self.y_scale_ = y2.std(axis=0)
-            self.y_scale_[self.y_scale_ == 0] = 1.0
-            self._fit_rnn(X, (y2 - self.y_mean_) / self.y_scale_, _mse)
-            # Back on the original scale: psi -> psi * scale + mean.
-            coef = self.signature_coef_ * self.y_scale_[:, None]
-            coef[:, 0] += self.y_mean_
-            channels = self._paths(X[:1]).shape[2]
-            self._store_signature_coef(coef / self._weights(channels), channels)
-        self.n_signature_features_ = self.coef_.shape[1]
+        if self.solver == "rnn":
+            return self._fit(X, y, sample_weight=sample_weight)
+        X, y2, sw = self._regression_data(X, y, sample_weight, reset=True)
+        self._init_torch()
+        phi = self._features(X)
+        coef = _ridge(phi, y2, self.alpha, sw).T
+        resid = phi @ coef.T - y2
+        loss = np.mean(sw * (resid**2).sum(axis=1)) + self.alpha * (coef**2).sum()
+        self._finish_kernel_fit(coef, self._paths(X[:1]).shape[2], 1, loss)
         return self
+
+    def _regression_data(self, X: Any, y: Any, sample_weight: Any, reset: bool):
+        X, y = self._validate(X, y, reset=reset)
+        y = self._check_numeric_target(y)
+        sw = self._sample_weight(sample_weight, X)
+        if reset:
+            self._y_1d = y.ndim == 1
+        return X, y.reshape(len(y), -1).astype(np.float64), sw
+
+    def _check_fit_data(self, X: Any, y: Any, reset: bool, sample_weight: Any = None) -> _RNNData:
+        X, y2, sw = self._regression_data(X, y, sample_weight, reset)
+        if reset:  # a warm start keeps the scale the RNN was trained on
+            self.y_mean_ = np.average(y2, axis=0, weights=sw)
+            self.y_scale_ = np.sqrt(np.average((y2 - self.y_mean_) ** 2, axis=0, weights=sw))
+            self.y_scale_[self.y_scale_ == 0] = 1.0
+        targets = (y2 - self.y_mean_) / self.y_scale_
+        n_outputs = targets.shape[1]
+        baseline = mean_predictor_loss(targets, sw) * n_outputs  # the loss sums over outputs
+        return self._rnn_data(X, targets, sw, _squared_error, n_outputs, baseline, reset)
+
+    def _rnn_signature_coef(self, coef: np.ndarray) -> np.ndarray:
+        # Back on the original scale: psi -> psi * scale + mean.
+        coef = coef * self.y_scale_[:, None]
+        coef[:, 0] += self.y_mean_
+        return coef
 
     def predict(self, X: Any) -> np.ndarray:
         """Predicted targets, shape (n_samples,) or (n_samples, n_outputs)."""
         check_is_fitted(self)
         X = self._validate(X, reset=False)
-        if self.solver == "kernel":
-            out = self._features(X) @ self.coef_.T
-        else:
+        if "module_" in self.__dict__:
             out = self._rnn_output(X) * self.y_scale_ + self.y_mean_
+        else:
+            out = self._features(X) @ self.coef_.T
         out = out[:, 0] if self._y_1d else out
         return self._finite_output(out)
-
-    @classmethod
-    def _demo(cls, random_state: int = 0) -> dict:
-        """Recover a random residual RNN's output on spirals from signatures."""
-        from sklearn.linear_model import Ridge
-
-        from sktheory.datasets import make_spirals
-        from sktheory.signature._rnn import random_rnn
-
-        X, _ = make_spirals(600, random_state=random_state)
-        rnn = random_rnn(2, 8, random_state=random_state)
-        model = cls(depth=4, alpha=1e-8)
-        paths = model._paths(X)
-        with torch.no_grad():
-            y = rnn(torch.tensor(paths[:, :, :-1]))[:, 0].numpy()
-        y = (y - y.mean()) / y.std()
-        train, test = slice(0, 400), slice(400, None)
-        score = model.fit(X[train], y[train]).score(X[test], y[test])
-        flat = X.reshape(len(X), -1)
-        base = Ridge(alpha=1.0).fit(flat[train], y[train]).score(flat[test], y[test])
-        return {
-            "task": "random RNN output on spirals",
-            "metric": "test R2",
-            "score": float(score),
-            "baseline": "ridge on raw points",
-            "baseline_score": float(base),
-        }
 
 
 class SignatureKernelRNNClassifier(ClassifierMixin, _SignatureKernelRNNBase):
@@ -544,51 +647,76 @@ class SignatureKernelRNNClassifier(ClassifierMixin, _SignatureKernelRNNBase):
     )
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X: Any, y: Any) -> SignatureKernelRNNClassifier:
-        """Fit on sequences ``X`` and class labels ``y``."""
+    def fit(self, X: Any, y: Any, sample_weight: Any = None) -> SignatureKernelRNNClassifier:
+        """Fit on sequences ``X`` and class labels ``y``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_timesteps, n_channels)
+        y : array-like of shape (n_samples,)
+        sample_weight : array-like of shape (n_samples,), default=None
+            Weights of the per-sample log-losses in the mean; None weighs
+            every sample equally.
+
+        Returns
+        -------
+        self : SignatureKernelRNNClassifier
+        """
         self._check_solver_params()
-        X, y = self._validate(X, y, reset=True, y_numeric=False)
-        check_classification_targets(y)
-        encoder = LabelEncoder().fit(y)
-        self.classes_ = encoder.classes_
-        codes = encoder.transform(y)
-        channels = self._paths(X[:1]).shape[2]
-        if self.solver == "kernel":
-            self._init_torch()
-            phi = self._features(X)
-            if len(self.classes_) == 1:
-                coef = np.zeros((1, phi.shape[1]))
-                self.n_iter_ = 0
-            else:
-                # mean log-loss + alpha ||w||^2  <=>  C = 1 / (2 alpha n).
-                c = np.inf if self.alpha == 0 else 1.0 / (2 * self.alpha * len(codes))
-                # Newton steps converge in a few iterations while the Hessian
-                # (features x classes, squared) stays small; L-BFGS beyond that.
-                k = 1 if len(self.classes_) == 2 else len(self.classes_)
-                solver = "newton-cholesky" if phi.shape[1] * k <= 2000 else "lbfgs"
-                lr = LogisticRegression(
-                    C=c, fit_intercept=False, solver=solver, max_iter=1000, tol=1e-8
-                )
-                lr.fit(phi, codes)
-                coef = lr.coef_
-                self.n_iter_ = int(np.max(lr.n_iter_))
-            self._store_signature_coef(coef, channels)
+        if self.solver == "rnn":
+            return self._fit(X, y, sample_weight=sample_weight)
+        X, codes, sw = self._classification_data(X, y, sample_weight, reset=True)
+        self._init_torch()
+        phi = self._features(X)
+        if len(self.classes_) == 1:
+            coef, n_iter, loss = np.zeros((1, phi.shape[1])), 0, 0.0
         else:
-            if len(self.classes_) <= 2:
-                self._fit_rnn(X, codes.astype(np.float64), _binary_logistic)
-            else:
-                self._fit_rnn(X, codes, _cross_entropy)
-        self.n_signature_features_ = self.coef_.shape[1]
+            # mean log-loss + alpha ||w||^2  <=>  C = 1 / (2 alpha n) (weights of mean 1).
+            c = np.inf if self.alpha == 0 else 1.0 / (2 * self.alpha * len(codes))
+            # Newton steps converge in a few iterations while the Hessian
+            # (features x classes, squared) stays small; L-BFGS beyond that.
+            k = 1 if len(self.classes_) == 2 else len(self.classes_)
+            solver = "newton-cholesky" if phi.shape[1] * k <= 2000 else "lbfgs"
+            lr = LogisticRegression(
+                C=c, fit_intercept=False, solver=solver, max_iter=1000, tol=1e-8
+            )
+            lr.fit(phi, codes, sample_weight=sw)
+            coef, n_iter = lr.coef_, int(np.max(lr.n_iter_))
+            proba = lr.predict_proba(phi)[np.arange(len(codes)), codes]
+            log_loss = -np.mean(sw * np.log(np.maximum(proba, 1e-300)))
+            loss = log_loss + self.alpha * (coef**2).sum()
+        self._finish_kernel_fit(coef, self._paths(X[:1]).shape[2], n_iter, loss)
         return self
+
+    def _classification_data(self, X: Any, y: Any, sample_weight: Any, reset: bool):
+        X, y = self._validate(X, y, reset=reset, y_numeric=False)
+        check_classification_targets(y)
+        sw = self._sample_weight(sample_weight, X)
+        encoder = LabelEncoder()
+        if reset:
+            encoder.fit(y)
+            self.classes_ = encoder.classes_
+        else:  # a warm start keeps the classes the RNN's outputs stand for
+            encoder.classes_ = self.classes_
+        return X, encoder.transform(y), sw
+
+    def _check_fit_data(self, X: Any, y: Any, reset: bool, sample_weight: Any = None) -> _RNNData:
+        X, codes, sw = self._classification_data(X, y, sample_weight, reset)
+        baseline = prior_predictor_loss(codes, sw)
+        if len(self.classes_) <= 2:  # one logit
+            return self._rnn_data(
+                X, codes.astype(np.float64), sw, _binary_logistic, 1, baseline, reset
+            )
+        return self._rnn_data(X, codes, sw, _cross_entropy, len(self.classes_), baseline, reset)
 
     def decision_function(self, X: Any) -> np.ndarray:
         """Logits: shape (n_samples,) for two classes, else (n_samples, n_classes)."""
         check_is_fitted(self)
         X = self._validate(X, reset=False)
-        if self.solver == "kernel":
-            out = self._features(X) @ self.coef_.T
-        else:
+        if "module_" in self.__dict__:
             out = self._rnn_output(X)
+        else:
+            out = self._features(X) @ self.coef_.T
         return self._finite_output(out[:, 0] if out.shape[1] == 1 else out)
 
     def predict_proba(self, X: Any) -> np.ndarray:
@@ -611,31 +739,19 @@ class SignatureKernelRNNClassifier(ClassifierMixin, _SignatureKernelRNNBase):
         idx = (scores > 0).astype(int) if scores.ndim == 1 else scores.argmax(axis=1)
         return self.classes_[idx]
 
-    @classmethod
-    def _demo(cls, random_state: int = 0) -> dict:
-        """Spirals classification: signature kernel vs logistic regression on raw points."""
-        from sktheory.datasets import make_spirals
 
-        X, y = make_spirals(400, random_state=random_state)
-        train, test = slice(0, 200), slice(200, None)
-        score = cls(depth=3).fit(X[train], y[train]).score(X[test], y[test])
-        flat = X.reshape(len(X), -1)
-        base = LogisticRegression(max_iter=2000).fit(flat[train], y[train])
-        return {
-            "task": "spirals (paper)",
-            "metric": "test accuracy",
-            "score": float(score),
-            "baseline": "logistic regression on raw points",
-            "baseline_score": float(base.score(flat[test], y[test])),
-        }
+def _ridge(
+    phi: np.ndarray, y: np.ndarray, alpha: float, sample_weight: np.ndarray | None = None
+) -> np.ndarray:
+    """Minimiser of ``mean_i w_i ||phi_i w - y_i||^2 + alpha ||w||^2``, shape (p, n_outputs).
 
-
-def _ridge(phi: np.ndarray, y: np.ndarray, alpha: float) -> np.ndarray:
-    """Minimiser of ``mean ||phi w - y||^2 + alpha ||w||^2``, shape (p, n_outputs).
-
-    The primal system is solved when features are fewer than samples, the
-    dual (kernel ridge) one otherwise; both give the same minimiser.
+    Weights ``w_i`` (of mean 1; None for all ones) scale the rows by
+    ``sqrt(w_i)``. The primal system is solved when features are fewer than
+    samples, the dual (kernel ridge) one otherwise; both give the same minimiser.
     """
+    if sample_weight is not None:
+        root = np.sqrt(sample_weight)[:, None]
+        phi, y = phi * root, y * root
     n, p = phi.shape
     if alpha == 0:
         return np.linalg.lstsq(phi, y, rcond=None)[0]

@@ -12,7 +12,6 @@ import math
 import os
 from typing import Any
 
-import iisignature
 import numpy as np
 from joblib import Parallel, delayed
 
@@ -161,6 +160,8 @@ def signature(
         # pysiglib copies (and warns) on views; hand it an owned C array.
         owned = np.require(paths, dtype=np.float64, requirements=["C", "O"])
         return np.asarray(_pysiglib().sig(owned, depth, n_jobs=workers))
+    import iisignature  # imported here so that `import sktheory` does not load it
+
     if workers > 1 and paths.size >= _PARALLEL_MIN_POINTS and n >= workers:
         chunks = np.array_split(paths, workers)
         parts = Parallel(n_jobs=workers, backend="loky")(
