@@ -1,0 +1,188 @@
+"""The training contract, applied to every iterative estimator.
+
+Each case below is one a user met before the contract existed: a fit that blew
+up while its loss stayed finite, a saddle start, a target scale the default
+step could not handle. Each must now raise :class:`~sktheory.DivergenceError`
+(or, with ``on_divergence="warn"``, warn and refuse to predict), warn
+:class:`~sklearn.exceptions.ConvergenceWarning`, or fit well.
+"""
+
+from __future__ import annotations
+
+import inspect
+import subprocess
+import sys
+
+import pytest
+from sklearn.exceptions import ConvergenceWarning
+
+from sktheory import DivergenceError, DivergenceWarning
+from sktheory.discovery import all_estimators
+
+_OPTIONAL = ("skorch", "iisignature", "pysiglib", "lark", "rdflib", "numba")
+
+
+def test_import_loads_no_optional_dependency():
+    code = f"import sys, sktheory; print(sorted(m for m in {_OPTIONAL!r} if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("name, cls", all_estimators())
+def test_every_estimator_speaks_the_contract(name, cls):
+    params = inspect.signature(cls).parameters
+    assert "warm_start" in params, name
+    assert "on_divergence" in params, name
+    budget = getattr(cls, "_budget", None)
+    assert budget in ("max_iter", "max_epochs") and budget in params, name
+    assert not hasattr(cls, "_demo"), f"{name}: demo code belongs in sktheory._demo"
+
+
+# ----------------------------------------------------------------- the cases
+# Each builder returns (estimator, X, y) at test size; the comments give the
+# loss the same fit reached silently before the contract.
+def _resnet_regression():
+    from sktheory.datasets import make_resnet_ode_teacher
+
+    return make_resnet_ode_teacher(100, 4, depth=20, noise=0.0, random_state=0)
+
+
+def _resnet_classification():
+    from sktheory.datasets import make_resnet_ode_teacher
+
+    return make_resnet_ode_teacher(100, 4, task="classification", random_state=0)
+
+
+def _spirals(n=60, points=30, regression=False):
+    from sktheory.datasets import make_spirals
+
+    X, y = make_spirals(n, points, random_state=0)
+    return X, (y.astype(float) if regression else y)
+
+
+def _piecewise(n=200, random_state=0):
+    from sktheory.datasets import make_piecewise_constant
+
+    X, y, _ = make_piecewise_constant(n, random_state=random_state)
+    return X, y
+
+
+def _blowup_cases():
+    from sktheory import (
+        ResNetODEClassifier,
+        ResNetODERegressor,
+        SignatureKernelRNN,
+        SignatureKernelRNNClassifier,
+        TwoTimescaleNet,
+    )
+
+    adam = dict(depth=8, width=8, optimizer="adam", learning_rate=1e3, max_epochs=20)
+    rnn = dict(solver="rnn", depth=2, hidden_size=4, learning_rate=1e6, max_epochs=5)
+    return {
+        # 1.8e105, R^2 -6e97
+        "resnet-regressor-adam-lr1e3": lambda: (ResNetODERegressor(**adam), *_resnet_regression()),
+        # 7e45, accuracy 0.36
+        "resnet-classifier-adam-lr1e3": lambda: (
+            ResNetODEClassifier(**adam),
+            *_resnet_classification(),
+        ),
+        # 3.6e7: the forward pass explodes at initialisation without depth scaling
+        "resnet-scaling-exponent-0-depth-64": lambda: (
+            ResNetODERegressor(depth=64, width=8, scaling_exponent=0.0, max_epochs=5),
+            *_resnet_regression(),
+        ),
+        # 4e24
+        "signature-rnn-regressor-lr1e6": lambda: (
+            SignatureKernelRNN(**rnn),
+            *_spirals(regression=True),
+        ),
+        # 4e21
+        "signature-rnn-classifier-lr1e6": lambda: (
+            SignatureKernelRNNClassifier(**rnn),
+            *_spirals(),
+        ),
+        # one-sample SGD: 1.3e46 after 10 updates
+        "two-timescale-lr50": lambda: (
+            TwoTimescaleNet(learning_rate=50.0, max_iter=1000),
+            *_piecewise(),
+        ),
+        # full batch: grows geometrically, caught at 1.6e5
+        "two-timescale-full-batch-lr1": lambda: (
+            TwoTimescaleNet(learning_rate=1.0, batch_size=None, max_iter=200),
+            *_piecewise(),
+        ),
+    }
+
+
+_BLOWUPS = _blowup_cases()
+
+
+@pytest.mark.parametrize("case", sorted(_BLOWUPS))
+def test_finite_blow_up_raises(case):
+    est, X, y = _BLOWUPS[case]()
+    with pytest.raises(DivergenceError, match="diverged"):
+        est.set_params(random_state=0).fit(X, y)
+
+
+@pytest.mark.parametrize("case", sorted(_BLOWUPS))
+def test_finite_blow_up_warns_and_refuses_to_predict(case):
+    est, X, y = _BLOWUPS[case]()
+    with pytest.warns(DivergenceWarning, match="diverged"):
+        est.set_params(random_state=0, on_divergence="warn").fit(X, y)
+    assert est.diverged_
+    with pytest.raises(ValueError, match="diverged"):
+        est.predict(X)
+
+
+# ------------------------------------------------------------ non-convergence
+def _no_progress_cases():
+    from sktheory import ResNetODERegressor, SignatureKernelRNN, TwoTimescaleNet
+
+    return {
+        "resnet-sgd-lr1e-9": lambda: (
+            ResNetODERegressor(depth=4, width=8, optimizer="sgd", learning_rate=1e-9, max_epochs=5),
+            *_resnet_regression(),
+        ),
+        "signature-rnn-lr1e-7": lambda: (
+            SignatureKernelRNN(
+                solver="rnn", depth=2, hidden_size=4, learning_rate=1e-7, max_epochs=3
+            ),
+            *_spirals(30, 20, regression=True),
+        ),
+        "two-timescale-lr1e-9": lambda: (
+            TwoTimescaleNet(learning_rate=1e-9, max_iter=1000),
+            *_piecewise(),
+        ),
+    }
+
+
+_NO_PROGRESS = _no_progress_cases()
+
+
+@pytest.mark.parametrize("case", sorted(_NO_PROGRESS))
+def test_no_progress_warns_convergence(case):
+    est, X, y = _NO_PROGRESS[case]()
+    with pytest.warns(ConvergenceWarning, match="did not decrease"):
+        est.set_params(random_state=0).fit(X, y)
+
+
+def test_budget_exhausted_with_tol_warns_convergence():
+    from sktheory import ResNetODERegressor
+
+    X, y = _resnet_regression()
+    est = ResNetODERegressor(depth=4, width=8, tol=1e-9, max_epochs=5, random_state=0)
+    with pytest.warns(ConvergenceWarning, match="still improving"):
+        est.fit(X, y)
+
+
+# ------------------------------------------------------------- target scales
+@pytest.mark.parametrize("scale", [0.01, 100.0])
+def test_two_timescale_fits_scaled_targets_as_well_as_unit_ones(scale):
+    from sktheory import TwoTimescaleNet
+
+    X, y = _piecewise(5000)
+    Xt, yt = _piecewise(2000, random_state=1)
+    net = TwoTimescaleNet(max_iter=100_000, timescale_ratio=2e-3, random_state=0)
+    unit = net.fit(X, y).score(Xt, yt)
+    assert unit > 0.8
+    assert net.fit(X, scale * y).score(Xt, scale * yt) > unit - 0.05
