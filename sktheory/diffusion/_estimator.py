@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from numbers import Integral, Real
 from typing import Any
 
@@ -11,13 +12,18 @@ import numpy as np
 import torch
 from sklearn.base import DensityMixin, _fit_context
 from sklearn.cluster import KMeans
-from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.metaestimators import available_if
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
-from sktheory.base import TorchEstimator, make_generator, single_thread
-from sktheory.datasets._diffusion import HEXAGON_LOGITS
+from sktheory.base import (
+    TorchEstimator,
+    TrainState,
+    Window,
+    make_generator,
+    resolve_device,
+    single_thread,
+)
 from sktheory.diffusion import _denoising as dn
 from sktheory.diffusion import _potentials as pot
 from sktheory.diffusion._rewards import REWARD_PRESETS, _resolve_reward
@@ -29,10 +35,55 @@ _PRETRAIN_LR = 3e-3
 # Adam's default step for reward fine-tuning: with the queue, gradients are up
 # to n_diffusion_steps updates stale, and 1e-3 made the reward oscillate.
 _FINETUNE_LR = 3e-4
+# Rows of X on which the loss scale of the divergence rule is measured.
+_SCALE_ROWS = 4096
 
 
 def _is_langevin(est) -> bool:
     return est.sampler == "langevin"
+
+
+@dataclass
+class _Data:
+    """One fit's validated data (rebuilt by every fit, warm or not)."""
+
+    X: np.ndarray  # as given, for the initial mixture and the reward scale
+    Xt: torch.Tensor  # the data term's points: X, or X standardised (denoising)
+    sw: np.ndarray  # sample weights as given
+    w: torch.Tensor | None  # weights / their mean, or None when all equal
+    reward: Callable | None
+    center: np.ndarray | None = None  # denoising standardisation
+    scale: float | None = None
+    schedule: dict | None = None  # denoising noise schedule
+    kernel: Any = None  # Langevin: the data's kernel, cached while the means are fixed
+
+
+@dataclass
+class _LangevinState(TrainState):
+    """Mixture parameters and particle cloud of the Langevin sampler."""
+
+    logits: torch.Tensor = None
+    weights: torch.Tensor = None
+    means: torch.Tensor = None
+    x: torch.Tensor = None  # the particles
+    kern: Any = None  # kernel of ``x`` from the last update, reused when means are fixed
+    steps: int = 0  # Langevin steps taken
+    window: dict = field(default_factory=dict)  # mean reward and KL of the last window
+
+
+@dataclass
+class _DenoisingState(TrainState):
+    """Score network, optimisers and particle queue of the denoising sampler."""
+
+    module: torch.nn.Module = None
+    optimizer: torch.optim.Optimizer = None  # fine-tuning Adam
+    pretrain_optimizer: torch.optim.Optimizer | None = None  # only during pretraining
+    queue: list = field(default_factory=list)  # [x, step, trajectory] batches
+    x: torch.Tensor | None = None  # the last finished batch (standardised)
+    steps: int = 0  # reverse-chain steps taken (per batch of n_particles)
+    phase: str = "pretrain"
+    halted: bool = False  # pretraining diverged (on_divergence="warn")
+    window: dict = field(default_factory=dict)
 
 
 class DiffusionOptimizer(DensityMixin, TorchEstimator):
@@ -57,23 +108,37 @@ class DiffusionOptimizer(DensityMixin, TorchEstimator):
         ``grad E_pi[R] = -Cov_pi(R, grad_theta V)`` and the KL gradient is
         ``E_data[grad_theta V] - E_pi[grad_theta V]``, both estimated on the
         particle cloud (and a batch of data). ``method="implicit"`` takes ONE
-        Langevin step of all particles then ONE parameter step per iteration;
+        Langevin step of all particles then ONE parameter step per update;
         ``method="nested"`` restarts the particles, takes ``inner_steps``
         Langevin steps, then one parameter step.
     ``"denoising"``
         A small noise-prediction network is first trained on ``X`` by
-        denoising score matching (``pretrain_iter`` Adam steps), then
+        denoising score matching (``pretrain_max_iter`` Adam steps), then
         fine-tuned for the reward with the KL term replaced by the denoising
         loss on the data (a bound on ``KL(p_data || pi)``). With
         ``method="implicit"`` a queue of ``n_diffusion_steps`` particle
         batches at successive diffusion steps is advanced by one step per
-        iteration; the batch that finishes gives the reward gradient, in the
+        update; the batch that finishes gives the reward gradient, in the
         covariance form ``Cov(R(x_0), sum_t grad log p_theta(x_{t-1} | x_t))``,
         each transition's term taken at the parameters that sampled it (this
         likelihood-ratio form replaces the paper's adjoint computation: it
         needs no reward gradient, so indicator rewards work).
         ``method="nested"`` runs a whole fresh chain per update instead. Both
         take ``n_diffusion_steps`` sampling steps of a batch per update.
+
+    Training follows the package's contract (:mod:`sktheory._training`). The
+    loss of an update is the negative objective it ascends, ``-mean R(x) +
+    kl_weight * KL``, with ``R`` averaged over the particles the update used
+    and ``KL`` the data term on its batch of data (see ``history_``); the
+    denoising pretraining is a phase of its own whose loss is the denoising
+    score-matching loss. There is no trivial predictor, and the objective
+    legitimately crosses zero (rewards of either sign), so the divergence rule
+    (a loss above ``1e4`` times a reference) measures against a *scale*
+    rather than the value at initialisation: ``mean |R|`` over the data plus
+    ``kl_weight * |KL|`` of the initial model on the data (for the
+    pretraining, the initial denoising loss). The same scale stands for the
+    initial loss of the no-progress rule, which thus only warns when the loss
+    ends above that magnitude.
 
     Parameters
     ----------
@@ -94,10 +159,11 @@ class DiffusionOptimizer(DensityMixin, TorchEstimator):
         Weight of ``KL(p_data || pi(theta))`` against the reward; 0 ignores the
         data after initialisation, as in the paper's reward experiment.
     means_init : array-like of shape (n_components, n_features), default=None
-        Initial component means; ``None`` runs k-means on ``X``.
+        Initial component means; ``None`` runs a (weighted) k-means on ``X``
+        from a farthest-point start, which is deterministic.
     weights_init : array-like of shape (n_components,), default=None
         Initial mixture weights (positive, summing to one); ``None`` uses the
-        proportions of the initial clustering of ``X`` (uniform when
+        (weighted) proportions of the initial clustering of ``X`` (uniform when
         ``means_init`` is given).
     learn_means : bool, default=False
         Also optimise the means (the paper keeps them fixed).
@@ -110,18 +176,30 @@ class DiffusionOptimizer(DensityMixin, TorchEstimator):
         Langevin step ``gamma``.
     learning_rate : float or "auto", default="auto"
         Parameter step ``eta``: plain gradient ascent on the mixture
-        parameters (``"auto"`` = 0.1, the paper's value), Adam's step for the
-        denoising network (``"auto"`` = 3e-4).
+        parameters (``"auto"`` = 0.1, the paper's value), Adam's step for
+        fine-tuning the denoising network (``"auto"`` = 3e-4; the pretraining
+        always uses 3e-3).
     learning_rate_schedule : {"constant", "invsqrt"}, default="constant"
         ``eta`` or ``eta / sqrt(k + 1)`` at update ``k``.
     max_iter : int, default=1000
-        Number of parameter updates.
+        Number of parameter updates (of the mixture, or of the fine-tuning).
+    tol : float or None, default=None
+        Stop early once the window loss stops improving by ``tol`` (relative),
+        as defined in :mod:`sktheory._training`; ``None`` runs ``max_iter``
+        updates. The loss is stochastic (particle and batch noise), so
+        ``tol`` should stay well above its fluctuations.
+    warm_start : bool, default=False
+        When True, a new ``fit`` continues the optimisation from the previous
+        fit's state (parameters, particles or queue, optimiser, random
+        stream), without re-initialising the mixture or re-pretraining the
+        network; ``max_iter`` more updates are made. A fit of ``a`` updates
+        then a warm fit of ``b`` equals one fit of ``a + b``.
     inner_steps : int, default=10
         Langevin steps per update of the nested method (unused by the implicit
         method, which takes one per update, and by the denoising sampler).
     init_particles : {"normal", "data"}, default="normal"
         Particles start at ``N(0, I)`` (as in the paper) or at random rows of
-        ``X`` (Langevin only).
+        ``X``, drawn in proportion to ``sample_weight`` (Langevin only).
     batch_size : int, default=1024
         Data points per update for the KL term and for denoising training
         (all of ``X`` when it has no more rows).
@@ -129,17 +207,20 @@ class DiffusionOptimizer(DensityMixin, TorchEstimator):
         Steps ``T`` of the denoising chain.
     hidden_size : int, default=64
         Width of the denoising network.
-    pretrain_iter : int, default=1000
-        Denoising score-matching steps before fine-tuning.
+    pretrain_max_iter : int, default=1000
+        Denoising score-matching updates (Adam steps) before fine-tuning.
     random_state : int, RandomState instance or None, default=None
-        Seeds the k-means initialisation, the particles, the noise and the
+        Seeds the particles, the noise, the network's initialisation and the
         data batches.
     device : {"cpu", "cuda", "auto"}, default="cpu"
     dtype : {"float64", "float32"}, default="float64"
     verbose : int, default=0
         Show a progress bar.
     on_divergence : {"raise", "warn"}, default="raise"
-        What to do when the particles or the parameters become non-finite.
+        What to do when the loss becomes non-finite or blows up (see above):
+        raise :class:`~sktheory.base.DivergenceError`, or warn
+        :class:`~sktheory.base.DivergenceWarning`, stop, and refuse to sample
+        or score afterwards.
 
     Attributes
     ----------
@@ -149,19 +230,32 @@ class DiffusionOptimizer(DensityMixin, TorchEstimator):
         Fitted (or fixed) means (``"langevin"``).
     particles_ : ndarray of shape (n_particles, n_features)
         The final particle cloud (for ``"denoising"``: the last finished batch).
-    score_model_ : torch.nn.Module
+    module_ : torch.nn.Module
         The fine-tuned noise-prediction network (``"denoising"``).
-    pretrain_history_ : list of float
-        Denoising score-matching loss per pretraining step (``"denoising"``).
+    center_ : ndarray of shape (n_features,)
+        Mean of ``X``, subtracted before diffusing (``"denoising"``).
+    scale_ : float
+        Standard deviation of ``X``, divided out before diffusing
+        (``"denoising"``).
+    pretrain_history_ : list of dict
+        The denoising pretraining phase (``"denoising"``), one dict per window
+        of updates: ``"iter"`` (pretraining updates so far) and ``"loss"``
+        (mean denoising score-matching loss over the window).
     history_ : list of dict
-        One entry per update: ``"loss"`` (``-reward + kl_weight * kl``),
-        ``"reward"`` (mean reward of the particles used for the update),
+        One dict per window of updates (about 100 a fit): ``"iter"`` (updates
+        so far), ``"loss"`` (mean over the window of ``-reward + kl_weight *
+        kl``), ``"reward"`` (mean reward of the particles the updates used),
         ``"kl"`` (the KL term up to the data's entropy: the data's average
         negative log-likelihood for ``"langevin"``, the denoising loss for
-        ``"denoising"``), ``"sampling_steps"`` (cumulative sampling steps) and,
-        for ``"langevin"``, ``"weights"`` (and ``"means"`` when learned).
+        ``"denoising"``; both weighted by ``sample_weight``),
+        ``"sampling_steps"`` (cumulative sampling steps) and, for
+        ``"langevin"``, ``"weights"`` (and ``"means"`` when learned) at the
+        window's end.
     n_iter_ : int
+        Parameter updates done (cumulative over ``warm_start`` fits; the
+        pretraining's are in ``pretrain_history_``).
     diverged_ : bool
+        True when the fit diverged (with ``on_divergence="warn"``).
     n_features_in_ : int
     feature_names_in_ : ndarray of shape (n_features_in_,)
         Defined only when ``X`` has string column names.
@@ -211,13 +305,25 @@ class DiffusionOptimizer(DensityMixin, TorchEstimator):
         "learning_rate": [Interval(Real, 0, None, closed="neither"), StrOptions({"auto"})],
         "learning_rate_schedule": [StrOptions({"constant", "invsqrt"})],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "tol": [Interval(Real, 0, None, closed="left"), None],
+        "warm_start": ["boolean"],
         "inner_steps": [Interval(Integral, 1, None, closed="left")],
         "init_particles": [StrOptions({"normal", "data"})],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
         "n_diffusion_steps": [Interval(Integral, 2, None, closed="left")],
         "hidden_size": [Interval(Integral, 1, None, closed="left")],
-        "pretrain_iter": [Interval(Integral, 0, None, closed="left")],
+        "pretrain_max_iter": [Interval(Integral, 0, None, closed="left")],
     }
+
+    _divergence_hint = (
+        "Lower learning_rate (the mixture's step, or the denoising network's Adam "
+        "step) or step_size (the Langevin step)."
+    )
+    _no_progress_hint = (
+        "Raise max_iter or learning_rate (pretrain_max_iter for the denoising "
+        "pretraining); with reward=None and weights fitted by k-means the "
+        "initial mixture may already be optimal."
+    )
 
     def __init__(
         self,
@@ -236,12 +342,14 @@ class DiffusionOptimizer(DensityMixin, TorchEstimator):
         learning_rate: float | str = "auto",
         learning_rate_schedule: str = "constant",
         max_iter: int = 1000,
+        tol: float | None = None,
+        warm_start: bool = False,
         inner_steps: int = 10,
         init_particles: str = "normal",
         batch_size: int = 1024,
         n_diffusion_steps: int = 20,
         hidden_size: int = 64,
-        pretrain_iter: int = 1000,
+        pretrain_max_iter: int = 1000,
         random_state: Any = None,
         device: str = "cpu",
         dtype: str = "float64",
@@ -262,12 +370,14 @@ class DiffusionOptimizer(DensityMixin, TorchEstimator):
         self.learning_rate = learning_rate
         self.learning_rate_schedule = learning_rate_schedule
         self.max_iter = max_iter
+        self.tol = tol
+        self.warm_start = warm_start
         self.inner_steps = inner_steps
         self.init_particles = init_particles
         self.batch_size = batch_size
         self.n_diffusion_steps = n_diffusion_steps
         self.hidden_size = hidden_size
-        self.pretrain_iter = pretrain_iter
+        self.pretrain_max_iter = pretrain_max_iter
         self.random_state = random_state
         self.device = device
         self.dtype = dtype
@@ -281,18 +391,36 @@ class DiffusionOptimizer(DensityMixin, TorchEstimator):
             eta /= math.sqrt(k + 1)
         return eta
 
-    def _data_batch(self, Xt: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
-        n = Xt.shape[0]
-        if n <= self.batch_size:
-            return Xt
-        return Xt[torch.randint(n, (self.batch_size,), generator=gen).to(Xt.device)]
+    def _data_rows(
+        self, state: TrainState, data: _Data
+    ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        """Rows of the data term for one update, and their weights (mean 1).
 
-    def _randn(self, shape, gen) -> torch.Tensor:
-        return torch.randn(shape, generator=gen, dtype=self._torch_dtype).to(self.device_)
+        All of the data, weighted, when it fits in a batch; else a batch drawn
+        uniformly (equal weights) or in proportion to the weights, to be
+        averaged plainly. Returns ``(None, weights)`` for all rows.
+        """
+        n = data.Xt.shape[0]
+        if n <= self.batch_size:
+            return None, data.w
+        if data.w is None:
+            idx = torch.randint(n, (self.batch_size,), generator=state.generator)
+        else:
+            probs = data.w.detach().cpu().to(torch.float64)
+            idx = torch.multinomial(probs, self.batch_size, True, generator=state.generator)
+        return idx.to(self.device_), None
+
+    def _dsm(self, module, data: _Data, state: TrainState) -> torch.Tensor:
+        """Denoising score-matching loss on a batch of data (weighted mean)."""
+        idx, w = self._data_rows(state, data)
+        z = data.Xt if idx is None else data.Xt[idx]
+        if w is None:
+            return dn.dsm_loss(module, z, data.schedule, state.generator)
+        return (dn.dsm_loss(module, z, data.schedule, state.generator, per_sample=True) * w).mean()
 
     # ---------------------------------------------------------------------- fit
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y=None) -> DiffusionOptimizer:
+    def fit(self, X, y=None, sample_weight=None) -> DiffusionOptimizer:
         """Fit the sampler's parameters to ``X`` and the reward.
 
         Parameters
@@ -301,22 +429,163 @@ class DiffusionOptimizer(DensityMixin, TorchEstimator):
             Samples of the reference law.
         y : Ignored
             Present for API consistency.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Weights of the samples of ``X`` in the data term (a weighted mean
+            over the data: integer weights act as repeated rows, zero weights
+            as dropped ones), in the initial clustering and in the data's
+            standardisation (``"denoising"``). The reward term does not see
+            the data.
 
         Returns
         -------
         self : DiffusionOptimizer
         """
-        X = validate_data(self, X, dtype=[np.float64, np.float32])
-        gen = self._init_torch()
-        reward = _resolve_reward(self.reward)
-        with single_thread():
-            if self.sampler == "langevin":
-                self._fit_langevin(X, reward, gen)
-            else:
-                self._fit_denoising(X, reward, gen)
-        return self
+        return self._fit(X, y, sample_weight=sample_weight)
 
-    def _initial_mixture(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    # Training hooks of the contract (see sktheory/_training.py).
+    def _check_fit_data(self, X, y, reset, sample_weight=None) -> _Data:
+        X = validate_data(self, X, reset=reset, dtype=[np.float64, np.float32])
+        if reset:
+            # The base resolves the device after this hook; the data needs it now.
+            self.device_, self.dtype_ = resolve_device(self.device), self.dtype
+        else:
+            kind = _LangevinState if self.sampler == "langevin" else _DenoisingState
+            if not isinstance(self._train_state_, kind):
+                raise ValueError(
+                    f"warm_start=True continues the previous fit, which used another "
+                    f"sampler than sampler={self.sampler!r}; refit with warm_start=False."
+                )
+        sw = _check_sample_weight(sample_weight, X, dtype=np.float64, ensure_non_negative=True)
+        uniform = bool(np.all(sw == sw[0]))
+        w = None if uniform else self._to_tensor(sw / sw.mean())
+        reward = _resolve_reward(self.reward)
+        if self.sampler == "langevin":
+            return _Data(X, self._to_tensor(X), sw, w, reward)
+        if X.shape[0] < 2:
+            raise ValueError(
+                f"n_samples={X.shape[0]}: the denoising sampler needs at least 2 samples."
+            )
+        if reset:
+            # Diffuse standardised data: the chain ends at N(0, I) whatever X's scale.
+            if uniform:
+                center, spread = X.mean(0), float(X.std())
+            else:
+                center = np.average(X, axis=0, weights=sw)
+                # The std of all entries, as X.std(), with rows weighted.
+                mu = np.average(X.mean(1), weights=sw)
+                spread = math.sqrt(np.average(((X - mu) ** 2).mean(1), weights=sw))
+            scale = spread if spread > 0 else 1.0
+        else:
+            center, scale = self.center_, self.scale_
+        schedule = dn.cosine_schedule(self.n_diffusion_steps, self._torch_dtype)
+        schedule = {k: v.to(self.device_) for k, v in schedule.items()}
+        Z = self._to_tensor((X - center) / scale)
+        return _Data(X, Z, sw, w, reward, center, scale, schedule)
+
+    def _init_state(self, data: _Data, generator: torch.Generator) -> TrainState:
+        if self.sampler == "langevin":
+            means, weights = self._initial_mixture(data.X, data.sw)
+            state = _LangevinState(generator=generator)
+            state.means = self._to_tensor(means)
+            state.logits = torch.log(self._to_tensor(weights))
+            state.weights = torch.softmax(state.logits, 0)
+            state.x = self._fresh_particles(state, data)
+            return state
+        state = _DenoisingState(generator=generator)
+        state.module = self._make_score_net(data.X.shape[1], generator)
+        # Pretraining is a phase of its own, with its own history and checks.
+        self.pretrain_history_ = []
+        if self.pretrain_max_iter:
+            state.pretrain_optimizer = torch.optim.Adam(state.module.parameters(), lr=_PRETRAIN_LR)
+            self._drive(
+                state,
+                data,
+                run_window=self._pretrain_window,
+                budget=("max_iter", self.pretrain_max_iter),
+                history="pretrain_history_",
+                desc="DiffusionOptimizer (pretraining)",
+            )
+            state.pretrain_optimizer = None
+            state.halted = self.diverged_
+        state.n_iter, state.phase = 0, "finetune"
+        if self.method == "implicit" and not state.halted:
+            # Warm queue: batch j has already taken j steps with the pretrained model.
+            for _ in range(self.n_diffusion_steps):
+                state.queue.append(self._new_batch(state, data))
+                self._advance(state, data, state.queue)
+        state.optimizer = torch.optim.Adam(state.module.parameters(), lr=self._eta(0, _FINETUNE_LR))
+        return state
+
+    def _initial_loss(self, state: TrainState, data: _Data) -> float:
+        """Scale of the phase's loss (see the class docstring), on the data.
+
+        Fixed random draws, not the fit's stream, so that measuring it does
+        not change the fit.
+        """
+        gen = torch.Generator().manual_seed(0)
+        if getattr(state, "phase", None) == "pretrain":
+            with torch.no_grad():
+                z = data.Xt[: self.batch_size]
+                return float(dn.dsm_loss(state.module, z, data.schedule, gen))
+        scale = 0.0
+        rows = self._to_tensor(data.X[:_SCALE_ROWS])
+        if data.reward is not None:
+            r = data.reward(rows)
+            value = float(r.abs().mean())
+            if not math.isfinite(value):
+                data.reward.check_finite(rows, r)
+            scale += value
+        if self.kl_weight > 0:
+            if isinstance(state, _LangevinState):
+                kern = pot.Kernel(rows, state.means, float(self.variance))
+                log_z = 0.5 * rows.shape[1] * math.log(2 * math.pi * float(self.variance))
+                kl = log_z - float(kern.neg_potential(state.weights).mean())
+            else:
+                with torch.no_grad():
+                    z = data.Xt[: self.batch_size]
+                    kl = float(dn.dsm_loss(state.module, z, data.schedule, gen))
+            scale += self.kl_weight * abs(kl)
+        return scale
+
+    def _run_window(self, state: TrainState, data: _Data, n_updates: int) -> Window:
+        if isinstance(state, _LangevinState):
+            update = self._langevin_update
+        else:
+            if state.halted:  # the pretraining diverged: nothing to fine-tune
+                return Window(math.nan, 0)
+            update = self._finetune_update
+        total = reward = kl = 0.0
+        for i in range(n_updates):
+            loss, r, k = update(state, data, state.n_iter + i)
+            if not math.isfinite(loss):
+                return Window(loss, i + 1)
+            total, reward, kl = total + loss, reward + r, kl + k
+        state.window = {"reward": reward / n_updates, "kl": kl / n_updates}
+        return Window(total / n_updates, n_updates)
+
+    def _record(self, state: TrainState, data: _Data) -> dict:
+        if getattr(state, "phase", None) == "pretrain":
+            return {}
+        entry = {**state.window, "sampling_steps": state.steps}
+        if isinstance(state, _LangevinState):
+            entry["weights"] = state.weights.tolist()
+            if self.learn_means:
+                entry["means"] = state.means.tolist()
+        return entry
+
+    def _finalize(self, state: TrainState, data: _Data) -> None:
+        if isinstance(state, _LangevinState):
+            self.weights_ = self._to_numpy(state.weights)
+            self.means_ = self._to_numpy(state.means)
+            self.particles_ = self._to_numpy(state.x)
+            return
+        self.module_ = state.module
+        self.center_, self.scale_ = data.center, data.scale
+        if state.x is not None:
+            self.particles_ = self._to_numpy(state.x) * data.scale + data.center
+
+    # ------------------------------------------------------------- Langevin
+    def _initial_mixture(self, X: np.ndarray, sw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         n, d = X.shape
         k = self.n_components
         if self.means_init is not None:
@@ -330,15 +599,17 @@ class DiffusionOptimizer(DensityMixin, TorchEstimator):
                 raise ValueError("means_init contains NaN or infinite values.")
             counts = np.ones(k)
         else:
-            if n < k:
+            if int(np.count_nonzero(sw)) < k:
                 raise ValueError(
                     f"n_samples={n} should be >= n_components={k} to initialise the "
                     "means by k-means; pass means_init or lower n_components."
                 )
-            rs = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
-            km = KMeans(n_clusters=k, n_init=1, random_state=rs).fit(X)
+            # A farthest-point start makes k-means deterministic and blind to the
+            # rows' order, so weights act exactly as repeated rows.
+            km = KMeans(n_clusters=k, init=_farthest_points(X, sw, k), n_init=1, tol=0.0)
+            km.fit(X, sample_weight=sw)
             means = km.cluster_centers_
-            counts = np.bincount(km.labels_, minlength=k).astype(float) + 1e-3
+            counts = np.bincount(km.labels_, weights=sw, minlength=k) + 1e-3
         if self.weights_init is not None:
             weights = np.asarray(self.weights_init, dtype=float)
             if weights.shape != (k,):
@@ -358,264 +629,215 @@ class DiffusionOptimizer(DensityMixin, TorchEstimator):
             weights = counts / counts.sum()
         return means, weights
 
-    def _fit_langevin(self, X: np.ndarray, reward, gen: torch.Generator) -> None:
-        means_np, weights_np = self._initial_mixture(X)
-        Xt = self._to_tensor(X)
-        means = self._to_tensor(means_np)
-        logits = torch.log(self._to_tensor(weights_np))
-        weights = torch.softmax(logits, 0)
-        var, gamma = float(self.variance), float(self.step_size)
-        n, d = self.n_particles, X.shape[1]
-        log_z = 0.5 * d * math.log(2 * math.pi * var)
-        learn_means, kl_weight = self.learn_means, float(self.kl_weight)
-        # With fixed means the data's kernels never change: compute them once.
-        data_kernel = None if learn_means else pot.Kernel(Xt, means, var)
-
-        def fresh_particles() -> torch.Tensor:
-            if self.init_particles == "data":
-                idx = torch.randint(X.shape[0], (n,), generator=gen).to(self.device_)
-                return Xt[idx].clone()
-            return self._randn((n, d), gen)
-
-        def noise() -> torch.Tensor:
-            # Float32 normals are ample for Langevin noise and several times
-            # cheaper to draw than float64 ones, which dominated the loop's cost.
-            z = torch.randn((n, d), generator=gen, dtype=torch.float32)
-            return z.to(device=self.device_, dtype=self._torch_dtype)
-
-        def advance(x: torch.Tensor, kern: pot.Kernel | None) -> torch.Tensor:
-            if kern is None:
-                kern = pot.Kernel(x, means, var)
-            resp = kern.responsibilities(weights)
-            return pot.langevin_step(x, resp, means, var, gamma, noise())
-
-        def data_batch() -> tuple[torch.Tensor, pot.Kernel]:
-            if X.shape[0] <= self.batch_size:
-                return Xt, data_kernel or pot.Kernel(Xt, means, var)
-            idx = torch.randint(X.shape[0], (self.batch_size,), generator=gen)
-            idx = idx.to(self.device_)
-            if data_kernel is not None:
-                return Xt[idx], data_kernel.rows(idx)
-            return Xt[idx], pot.Kernel(Xt[idx], means, var)
-
-        state = {"x": fresh_particles(), "kern": None, "steps": 0}
-        record: dict = {}
-
-        def step(k: int) -> float:
-            nonlocal logits, weights, means
-            if self.method == "nested":
-                x = fresh_particles()
-                for _ in range(self.inner_steps):
-                    x = advance(x, None)
-                state["steps"] += self.inner_steps
+    def _fresh_particles(self, state: _LangevinState, data: _Data) -> torch.Tensor:
+        n, d = self.n_particles, data.X.shape[1]
+        if self.init_particles == "data":
+            if data.w is None:
+                idx = torch.randint(data.X.shape[0], (n,), generator=state.generator)
             else:
-                x = advance(state["x"], state["kern"])
-                state["steps"] += 1
-            state["x"] = x
-            kern = pot.Kernel(x, means, var)
-            resp = kern.responsibilities(weights)
-            g_logits = torch.zeros_like(logits)
-            g_means = torch.zeros_like(means) if learn_means else None
-            mean_reward = math.nan
-            if reward is not None:
-                r = reward(x)
-                mean_reward = float(r.mean())
-                if not math.isfinite(mean_reward) and bool(torch.isfinite(x).all()):
-                    reward.check_finite(x, r)
-                g_logits, g_means = pot.reward_gradient(x, r, resp, means, var, learn_means)
-            xb, kb = data_batch()
-            kl = float(log_z - kb.neg_potential(weights).mean())
-            if kl_weight > 0:
-                rb = kb.responsibilities(weights)
-                gl, gm = pot.kl_gradient(x, resp, xb, rb, means, var, learn_means)
-                g_logits.add_(gl, alpha=-kl_weight)
-                if learn_means:
-                    g_means.add_(gm, alpha=-kl_weight)
-            # Gradient ascent on J = E[R] - kl_weight * KL.
-            eta = self._eta(k, 0.1)
-            logits = torch.add(logits, g_logits, alpha=eta)
-            if k % 64 == 0:
-                logits = logits - logits.max()  # softmax is shift-invariant; stay bounded
-            weights = torch.softmax(logits, 0)
-            if learn_means:
-                means = torch.add(means, g_means, alpha=eta)
-                state["kern"] = None
-            else:
-                state["kern"] = kern
-            record.update(reward=mean_reward, kl=kl)
-            # Non-finite particles poison the responsibilities, hence the gradient
-            # (checked here once, rather than the whole cloud every step).
-            check = float(g_logits.sum()) + (float(g_means.sum()) if learn_means else 0.0)
-            if not math.isfinite(check) or (
-                reward is None and kl_weight == 0 and not math.isfinite(float(x.sum()))
-            ):
-                return math.nan
-            return (0.0 if reward is None else -mean_reward) + kl_weight * kl
+                probs = data.w.detach().cpu().to(torch.float64)
+                idx = torch.multinomial(probs, n, True, generator=state.generator)
+            return data.Xt[idx.to(self.device_)].clone()
+        z = torch.randn((n, d), generator=state.generator, dtype=self._torch_dtype)
+        return z.to(self.device_)
 
-        def extra(k: int) -> dict:
-            entry = {
-                "reward": record.get("reward", math.nan),
-                "kl": record.get("kl", math.nan),
-                "sampling_steps": state["steps"],
-                "weights": weights.tolist(),
-            }
-            if learn_means:
-                entry["means"] = means.tolist()
-            return entry
+    def _langevin_advance(
+        self, state: _LangevinState, x: torch.Tensor, kern: pot.Kernel | None
+    ) -> torch.Tensor:
+        var = float(self.variance)
+        if kern is None:
+            kern = pot.Kernel(x, state.means, var)
+        resp = kern.responsibilities(state.weights)
+        # Float32 normals are ample for Langevin noise and several times
+        # cheaper to draw than float64 ones, which dominated the loop's cost.
+        z = torch.randn(x.shape, generator=state.generator, dtype=torch.float32)
+        noise = z.to(device=self.device_, dtype=self._torch_dtype)
+        return pot.langevin_step(x, resp, state.means, var, float(self.step_size), noise)
 
-        self._run_loop(step, self.max_iter, desc=f"DiffusionOptimizer ({self.method})", extra=extra)
-        self.weights_ = self._to_numpy(weights)
-        self.means_ = self._to_numpy(means)
-        self.particles_ = self._to_numpy(state["x"])
+    def _langevin_update(
+        self, state: _LangevinState, data: _Data, k: int
+    ) -> tuple[float, float, float]:
+        """One parameter update; returns its loss, mean reward and KL term."""
+        var, learn_means = float(self.variance), self.learn_means
+        kl_weight, reward = float(self.kl_weight), data.reward
+        if self.method == "nested":
+            x = self._fresh_particles(state, data)
+            for _ in range(self.inner_steps):
+                x = self._langevin_advance(state, x, None)
+            state.steps += self.inner_steps
+        else:
+            x = self._langevin_advance(state, state.x, state.kern)
+            state.steps += 1
+        state.x = x
+        kern = pot.Kernel(x, state.means, var)
+        resp = kern.responsibilities(state.weights)
+        g_logits = torch.zeros_like(state.logits)
+        g_means = torch.zeros_like(state.means) if learn_means else None
+        mean_reward = math.nan
+        if reward is not None:
+            r = reward(x)
+            mean_reward = float(r.mean())
+            if not math.isfinite(mean_reward) and bool(torch.isfinite(x).all()):
+                reward.check_finite(x, r)
+            g_logits, g_means = pot.reward_gradient(x, r, resp, state.means, var, learn_means)
+        # The data term: a (weighted) mean over a batch of data.
+        idx, w = self._data_rows(state, data)
+        if learn_means:
+            xb = data.Xt if idx is None else data.Xt[idx]
+            kb = pot.Kernel(xb, state.means, var)
+        else:
+            if data.kernel is None:  # the means never change: one kernel per fit
+                data.kernel = pot.Kernel(data.Xt, state.means, var)
+            xb = None
+            kb = data.kernel if idx is None else data.kernel.rows(idx)
+        neg_v = kb.neg_potential(state.weights)
+        log_z = 0.5 * x.shape[1] * math.log(2 * math.pi * var)
+        kl = float(log_z - (neg_v.mean() if w is None else (neg_v * w).mean()))
+        if kl_weight > 0:
+            rb = kb.responsibilities(state.weights)
+            if w is not None:  # rows scaled by weights of mean 1: weighted means
+                rb = rb * w[:, None]
+            gl, gm = pot.kl_gradient(x, resp, xb, rb, state.means, var, learn_means)
+            g_logits.add_(gl, alpha=-kl_weight)
+            if learn_means:
+                g_means.add_(gm, alpha=-kl_weight)
+        # Gradient ascent on J = E[R] - kl_weight * KL.
+        eta = self._eta(k, 0.1)
+        logits = torch.add(state.logits, g_logits, alpha=eta)
+        if k % 64 == 0:
+            logits = logits - logits.max()  # softmax is shift-invariant; stay bounded
+        state.logits, state.weights = logits, torch.softmax(logits, 0)
+        if learn_means:
+            state.means = torch.add(state.means, g_means, alpha=eta)
+            state.kern = None
+        else:
+            state.kern = kern
+        # Non-finite particles poison the responsibilities, hence the gradient
+        # (checked here once, rather than the whole cloud every step).
+        check = float(g_logits.sum()) + (float(g_means.sum()) if learn_means else 0.0)
+        if not math.isfinite(check) or (
+            reward is None and kl_weight == 0 and not math.isfinite(float(x.sum()))
+        ):
+            return math.nan, mean_reward, kl
+        loss = (0.0 if reward is None else -mean_reward) + kl_weight * kl
+        return loss, mean_reward, kl
 
     # ------------------------------------------------------------- denoising
-    def _fit_denoising(self, X: np.ndarray, reward, gen: torch.Generator) -> None:
-        n_data, d = X.shape
-        if n_data < 2:
-            raise ValueError(f"n_samples={n_data}: the denoising sampler needs at least 2 samples.")
-        # Diffuse standardised data: the chain ends at N(0, I) whatever X's scale.
-        self.center_ = X.mean(0)
-        spread = float(X.std())
-        self.scale_ = spread if spread > 0 else 1.0
-        Z = self._to_tensor((X - self.center_) / self.scale_)
-        center, scale = self._to_tensor(self.center_), self.scale_
-        T, nb, dtype = self.n_diffusion_steps, self.n_particles, self._torch_dtype
-        schedule = {k: v.to(self.device_) for k, v in dn.cosine_schedule(T, dtype).items()}
-        model = self._make_score_net(d, gen)
-
-        def data_batch() -> torch.Tensor:
-            if n_data <= self.batch_size:
-                return Z
-            idx = torch.randint(n_data, (self.batch_size,), generator=gen)
-            return Z[idx.to(self.device_)]
-
-        # Pretraining: denoising score matching on X.
-        opt = torch.optim.Adam(model.parameters(), lr=_PRETRAIN_LR)
-        self.pretrain_history_ = []
-        for _ in range(self.pretrain_iter):
-            loss = dn.dsm_loss(model, data_batch(), schedule, gen)
+    def _pretrain_window(self, state: _DenoisingState, data: _Data, n_updates: int) -> Window:
+        """Denoising score matching on ``X``: the pretraining phase's window."""
+        opt, total = state.pretrain_optimizer, 0.0
+        for i in range(n_updates):
+            loss = self._dsm(state.module, data, state)
             opt.zero_grad()
             loss.backward()
             opt.step()
             value = float(loss.detach())
-            self.pretrain_history_.append(value)
             if not math.isfinite(value):
-                self.score_model_ = model
-                self.n_iter_, self.history_ = 0, []
-                self._diverge(len(self.pretrain_history_) - 1, value)
-                return
+                return Window(value, i + 1)
+            total += value
+        return Window(total / n_updates, n_updates)
 
-        def noise(rows: int) -> torch.Tensor:
-            return torch.randn((rows, d), generator=gen, dtype=dtype).to(self.device_)
+    def _noise(self, state: _DenoisingState, rows: int, d: int) -> torch.Tensor:
+        z = torch.randn((rows, d), generator=state.generator, dtype=self._torch_dtype)
+        return z.to(self.device_)
 
-        def run_rows(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-            return dn.reverse_step(model, x, t, schedule, noise(x.shape[0]))
+    # A batch is [x, step, trajectory]; it finishes at step -1. Each trajectory
+    # entry is (x_t, t, parameters that took the step), so that the gradient of
+    # each transition's log-likelihood is taken where it was sampled: with the
+    # queue, a finished batch was advanced by T successive parameter values,
+    # and evaluating its old transitions at today's parameters makes the
+    # likelihood-ratio estimate unstable (observed: particles blew up).
+    def _new_batch(self, state: _DenoisingState, data: _Data) -> list:
+        return [
+            self._noise(state, self.n_particles, data.Xt.shape[1]),
+            self.n_diffusion_steps - 1,
+            [],
+        ]
 
-        # A batch is [x, step, trajectory]; it finishes at step -1. Each trajectory
-        # entry is (x_t, t, parameters that took the step), so that the gradient of
-        # each transition's log-likelihood is taken where it was sampled: with the
-        # queue, a finished batch was advanced by T successive parameter values,
-        # and evaluating its old transitions at today's parameters makes the
-        # likelihood-ratio estimate unstable (observed: particles blew up).
-        def new_batch() -> list:
-            return [noise(nb), T - 1, []]
-
-        def snapshot() -> dict:
-            return {k: v.detach().clone() for k, v in model.named_parameters()}
-
-        def advance(batches: list) -> None:
-            """One reverse step for every batch at once (one network call)."""
-            params = snapshot() if self.method == "implicit" else None
-            x = torch.cat([b[0] for b in batches])
-            t = torch.cat([torch.full((nb,), b[1], dtype=torch.long) for b in batches])
-            out = run_rows(x, t.to(self.device_)).split(nb)
-            for b, x_new in zip(batches, out, strict=True):
-                b[2].append((b[0], b[1], params))
-                b[0], b[1] = x_new, b[1] - 1
-
-        def reward_surrogate(done: list, centred: torch.Tensor) -> torch.Tensor | None:
-            """Accumulate -grad E[R] into the model's .grad; return the surrogate."""
-            traj = done[2]
-            x_prev = [p[0] for p in traj[1:]] + [done[0]]
-            groups: dict = {}
-            for (xt, t, params), xp in zip(traj, x_prev, strict=True):
-                groups.setdefault(id(params), [params, [], [], []])
-                groups[id(params)][1].append(xt)
-                groups[id(params)][2].append(xp)
-                groups[id(params)][3].append(t)
-            names = [k for k, _ in model.named_parameters()]
-            for params, xts, xps, ts in groups.values():
-                tt = torch.cat([torch.full((nb,), t, dtype=torch.long) for t in ts])
-                args = (torch.cat(xps), torch.cat(xts), tt.to(self.device_))
-                if params is None:
-                    logp = dn.transition_log_prob(model, *args, schedule)
-                    (-(centred.repeat(len(ts)) * logp).sum() / nb).backward()
-                    continue
-                leaves = {k: v.clone().requires_grad_(True) for k, v in params.items()}
-
-                def net(xin, tin, leaves=leaves):
-                    return torch.func.functional_call(model, leaves, (xin, tin))
-
-                logp = dn.transition_log_prob(net, *args, schedule)
-                surrogate = -(centred.repeat(len(ts)) * logp).sum() / nb
-                grads = torch.autograd.grad(surrogate, [leaves[k] for k in names])
-                for p, g in zip(model.parameters(), grads, strict=True):
-                    p.grad = g if p.grad is None else p.grad + g
-            return None
-
-        queue: list = []
+    def _advance(self, state: _DenoisingState, data: _Data, batches: list) -> None:
+        """One reverse step for every batch at once (one network call)."""
+        model, nb = state.module, self.n_particles
+        params = None
         if self.method == "implicit":
-            # Warm start: batch j has already taken j steps with the pretrained model.
+            params = {k: v.detach().clone() for k, v in model.named_parameters()}
+        x = torch.cat([b[0] for b in batches])
+        t = torch.cat([torch.full((nb,), b[1], dtype=torch.long) for b in batches])
+        noise = self._noise(state, x.shape[0], x.shape[1])
+        out = dn.reverse_step(model, x, t.to(self.device_), data.schedule, noise).split(nb)
+        for b, x_new in zip(batches, out, strict=True):
+            b[2].append((b[0], b[1], params))
+            b[0], b[1] = x_new, b[1] - 1
+
+    def _reward_surrogate(
+        self, state: _DenoisingState, data: _Data, done: list, centred: torch.Tensor
+    ) -> None:
+        """Accumulate -grad E[R] (likelihood-ratio form) into the module's .grad."""
+        model, nb, schedule = state.module, self.n_particles, data.schedule
+        traj = done[2]
+        x_prev = [p[0] for p in traj[1:]] + [done[0]]
+        groups: dict = {}
+        for (xt, t, params), xp in zip(traj, x_prev, strict=True):
+            group = groups.setdefault(id(params), [params, [], [], []])
+            group[1].append(xt)
+            group[2].append(xp)
+            group[3].append(t)
+        names = [k for k, _ in model.named_parameters()]
+        for params, xts, xps, ts in groups.values():
+            tt = torch.cat([torch.full((nb,), t, dtype=torch.long) for t in ts])
+            args = (torch.cat(xps), torch.cat(xts), tt.to(self.device_))
+            if params is None:
+                logp = dn.transition_log_prob(model, *args, schedule)
+                (-(centred.repeat(len(ts)) * logp).sum() / nb).backward()
+                continue
+            leaves = {k: v.clone().requires_grad_(True) for k, v in params.items()}
+
+            def net(xin, tin, leaves=leaves):
+                return torch.func.functional_call(model, leaves, (xin, tin))
+
+            logp = dn.transition_log_prob(net, *args, schedule)
+            surrogate = -(centred.repeat(len(ts)) * logp).sum() / nb
+            grads = torch.autograd.grad(surrogate, [leaves[k] for k in names])
+            for p, g in zip(model.parameters(), grads, strict=True):
+                p.grad = g if p.grad is None else p.grad + g
+
+    def _finetune_update(
+        self, state: _DenoisingState, data: _Data, k: int
+    ) -> tuple[float, float, float]:
+        """One fine-tuning update; returns its loss, mean reward and KL term."""
+        T = self.n_diffusion_steps
+        if self.method == "implicit":
+            done = state.queue.pop(0)  # the batch that reached x_0
+            state.queue.append(self._new_batch(state, data))
+            self._advance(state, data, state.queue)
+            state.steps += len(state.queue)
+        else:
+            done = self._new_batch(state, data)
             for _ in range(T):
-                queue.append(new_batch())
-                advance(queue)
-        opt = torch.optim.Adam(model.parameters(), lr=self._eta(0, _FINETUNE_LR))
-        state = {"steps": 0, "x": None}
-        record: dict = {}
-
-        def step(k: int) -> float:
-            if self.method == "implicit":
-                done = queue.pop(0)  # the batch that reached x_0
-                queue.append(new_batch())
-                advance(queue)
-                state["steps"] += len(queue)
-            else:
-                done = new_batch()
-                for _ in range(T):
-                    advance([done])
-                state["steps"] += T
-            x0 = done[0]
-            state["x"] = x0
-            if not math.isfinite(float(x0.sum())):
-                return math.nan
-            for group in opt.param_groups:
-                group["lr"] = self._eta(k, _FINETUNE_LR)
-            opt.zero_grad()
-            x_real = x0 * scale + center
-            mean_reward = math.nan
-            if reward is not None:
-                r = reward(x_real)
-                mean_reward = float(r.mean())
-                if not math.isfinite(mean_reward):
-                    reward.check_finite(x_real, r)
-                # Covariance (likelihood-ratio) form of grad E[R(x_0)].
-                reward_surrogate(done, (r - r.mean()).detach())
-            kl = dn.dsm_loss(model, data_batch(), schedule, gen)
-            (self.kl_weight * kl).backward()
-            opt.step()
-            record.update(reward=mean_reward, kl=float(kl.detach()))
-            return (0.0 if reward is None else -mean_reward) + self.kl_weight * record["kl"]
-
-        def extra(k: int) -> dict:
-            return {
-                "reward": record.get("reward", math.nan),
-                "kl": record.get("kl", math.nan),
-                "sampling_steps": state["steps"],
-            }
-
-        self.score_model_ = model
-        self._run_loop(step, self.max_iter, desc=f"DiffusionOptimizer ({self.method})", extra=extra)
-        self.particles_ = self._to_numpy(state["x"] * scale + center)
+                self._advance(state, data, [done])
+            state.steps += T
+        x0 = done[0]
+        state.x = x0
+        if not math.isfinite(float(x0.sum())):
+            return math.nan, math.nan, math.nan
+        opt, reward = state.optimizer, data.reward
+        for group in opt.param_groups:
+            group["lr"] = self._eta(k, _FINETUNE_LR)
+        opt.zero_grad()
+        mean_reward = math.nan
+        if reward is not None:
+            x_real = x0 * data.scale + self._to_tensor(data.center)
+            r = reward(x_real)
+            mean_reward = float(r.mean())
+            if not math.isfinite(mean_reward):
+                reward.check_finite(x_real, r)
+            # Covariance (likelihood-ratio) form of grad E[R(x_0)].
+            self._reward_surrogate(state, data, done, (r - r.mean()).detach())
+        kl = self._dsm(state.module, data, state)
+        (self.kl_weight * kl).backward()
+        opt.step()
+        kl_value = float(kl.detach())
+        loss = (0.0 if reward is None else -mean_reward) + self.kl_weight * kl_value
+        return loss, mean_reward, kl_value
 
     def _make_score_net(self, d: int, gen: torch.Generator) -> dn.ScoreNet:
         # Built inside fork_rng so that torch's default initialisation does not
@@ -633,20 +855,20 @@ class DiffusionOptimizer(DensityMixin, TorchEstimator):
     def _denoising_elbo(self, X: np.ndarray) -> torch.Tensor:
         z = self._to_tensor((X - self.center_) / self.scale_)
         schedule = self._schedule()
-        out = dn.elbo(self.score_model_, z, schedule, make_generator(0))
+        out = dn.elbo(self.module_, z, schedule, make_generator(0))
         # Change of variables back to the data's scale.
         return out - X.shape[1] * math.log(self.scale_)
 
     def _denoising_sample(self, n: int, gen: torch.Generator) -> np.ndarray:
-        device = next(self.score_model_.parameters()).device
-        dtype = next(self.score_model_.parameters()).dtype
+        device = next(self.module_.parameters()).device
+        dtype = next(self.module_.parameters()).dtype
         z = dn.sample_chain(
-            self.score_model_, n, self.n_features_in_, self._schedule(), gen, dtype, device
+            self.module_, n, self.n_features_in_, self._schedule(), gen, dtype, device
         )
         return self._to_numpy(z) * self.scale_ + self.center_
 
     def _schedule(self) -> dict:
-        param = next(self.score_model_.parameters())
+        param = next(self.module_.parameters())
         return {
             k: v.to(param.device)
             for k, v in dn.cosine_schedule(self.n_diffusion_steps, param.dtype).items()
@@ -767,42 +989,24 @@ class DiffusionOptimizer(DensityMixin, TorchEstimator):
             x = self._denoising_sample(n_samples, gen)
         return self._finite_output(x), np.zeros(n_samples, dtype=int)
 
-    @classmethod
-    def _demo(cls, random_state: int = 0) -> dict:
-        """The paper's hexagon experiment at small size: implicit vs nested (T=10).
-
-        Both use 1500 Langevin steps of 400 particles; the score is the expected
-        reward of the fitted law (exact sampling of the mixture).
-        """
-        from sktheory.datasets import make_hexagon_mixture
-        from sktheory.datasets._diffusion import hexagon_means
-        from sktheory.diffusion._rewards import HexagonReward
-
-        X, _ = make_hexagon_mixture(1000, random_state=random_state)
-        reward = HexagonReward()
-        scores = {}
-        for method, iters in (("implicit", 1500), ("nested", 150)):
-            model = cls(
-                reward="hexagon",
-                kl_weight=0.0,
-                means_init=hexagon_means(),
-                weights_init=np.exp(HEXAGON_LOGITS) / np.exp(HEXAGON_LOGITS).sum(),
-                n_particles=400,
-                method=method,
-                inner_steps=10,
-                max_iter=iters,
-                random_state=random_state,
-            ).fit(X)
-            scores[method] = float(reward(model.sample(100_000)[0]).mean())
-        return {
-            "task": "hexagon mixture, reward (1500 Langevin steps)",
-            "metric": "E_pi[R]",
-            "score": scores["implicit"],
-            "baseline": "nested loop T=10",
-            "baseline_score": scores["nested"],
-        }
-
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.non_deterministic = False
         return tags
+
+
+def _farthest_points(X: np.ndarray, sw: np.ndarray, k: int) -> np.ndarray:
+    """``k`` rows of positive weight, each the farthest from those chosen before.
+
+    The first is the row farthest from the weighted mean. Depends only on the
+    set of rows of positive weight, not on their order or multiplicity.
+    """
+    support = X[sw > 0]
+    mean = np.average(X, axis=0, weights=sw)
+    dist = ((support - mean) ** 2).sum(1)
+    chosen = [int(dist.argmax())]
+    nearest = ((support - support[chosen[0]]) ** 2).sum(1)
+    for _ in range(1, k):
+        chosen.append(int(nearest.argmax()))
+        nearest = np.minimum(nearest, ((support - support[chosen[-1]]) ** 2).sum(1))
+    return support[chosen]
