@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from numbers import Integral, Real
 from typing import Any
 
@@ -25,9 +26,9 @@ import numpy as np
 import torch
 from sklearn.base import RegressorMixin, _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
-from sktheory.base import TorchEstimator
+from sktheory.base import TorchEstimator, TrainState, Window, resolve_device
 from sktheory.diagnostics import top_hessian_eigenvalue
 
 __all__ = ["DeepLinearRegressor", "sharpness_lower_bound"]
@@ -128,6 +129,28 @@ def _loss_and_gradients(
     return loss, grads
 
 
+@dataclass
+class _Data:
+    """Training data of one fit, centred and weighted (see ``_check_fit_data``)."""
+
+    X: torch.Tensor  # sqrt(w) * (X - offset), training dtype
+    y: torch.Tensor  # sqrt(w) * (y - offset)
+    X64: torch.Tensor  # the same in float64, for the sharpness
+    y64: torch.Tensor
+    baseline: float  # loss of the zero network: mean of y**2
+    unit: float  # s_y / s_X, the scale of the end-to-end map in standardised units
+
+
+@dataclass
+class _State(TrainState):
+    """Layers, the fixed head ``u`` (residual variant), the step and the Lanczos seed."""
+
+    weights: list[torch.Tensor] = field(default_factory=list)
+    head: torch.Tensor | None = None
+    learning_rate: float = 0.0
+    seed: int = 0
+
+
 class DeepLinearRegressor(RegressorMixin, TorchEstimator):
     """Deep linear network regressor trained by full-batch gradient descent.
 
@@ -136,16 +159,39 @@ class DeepLinearRegressor(RegressorMixin, TorchEstimator):
     shape ``(1, width)`` (``init="small"``), or the residual variant
     ``f(x) = u' W_L ... W_1 x`` with ``L`` square matrices of size
     ``n_features`` and a fixed random unit vector ``u`` (``init="residual"``).
-    Training minimises ``R = mean_i (f(x_i) - y_i)^2`` (no 1/2 factor) by
+    Training minimises ``R = mean_i w_i (f(x_i) - y_i)^2`` (no 1/2 factor;
+    ``w_i`` the sample weights rescaled to mean 1, all 1 by default) by
     gradient descent with a constant step, as in the paper. After training the
     estimator reports the sharpness of ``R`` (largest Hessian eigenvalue, by
     Lanczos on Hessian-vector products) and the paper's lower bound ``S_min``
     on the sharpness of any minimiser.
 
     With ``fit_intercept=True`` the network has no bias: ``X`` and ``y`` are
-    centred by their training means, the network is trained on the centred
-    data, and ``intercept_ = mean(y) - mean(X) @ coef_``. ``S_min`` and the
-    sharpness then refer to the centred problem.
+    centred by their (weighted) training means, the network is trained on the
+    centred data, and ``intercept_ = mean(y) - mean(X) @ coef_``. ``S_min``
+    and the sharpness then refer to the centred problem.
+
+    Units. The initialisation is drawn in standardised units: the layers
+    start as they would on ``X / s_X`` and ``y / s_y`` (``s_X``, ``s_y`` the
+    root mean squares of the centred entries of ``X`` and of ``y``), that is
+    each layer is multiplied by ``(s_y / s_X)^(1/L)``. Gradient descent is
+    equivariant under this change of units (with the step size converted), so
+    training here is exactly training on the standardised data and mapping
+    back; but every reported quantity (``history_`` losses, ``sharpness_``,
+    ``sharpness_lower_bound_``, ``critical_learning_rate_``,
+    ``learning_rate`` and ``learning_rate_``) is in the units of the data as
+    given, where the paper's relations ``S_min <= sharpness_ <= 2 / eta``
+    hold. Without it a small initialisation would sit at the saddle at zero
+    whenever ``y`` is large against ``X`` (with ``y`` times 1e4, nothing was
+    learned). On the paper's data (unit-variance features, ``||w*|| = 1``)
+    the factor is close to 1.
+
+    Sample weights. Rows are weighted by scaling the centred data by
+    ``sqrt(w_i)``, which makes the mean squared error of the scaled data the
+    weighted one; ``S_min`` and the sharpness are those of the weighted
+    objective (``Sigma = sum_i w_i x_i x_i' / n`` and ``w*`` the weighted
+    least-squares solution). Integer weights are equivalent to repeated rows
+    and zero weights to dropped rows.
 
     Parameters
     ----------
@@ -155,29 +201,41 @@ class DeepLinearRegressor(RegressorMixin, TorchEstimator):
         Hidden width (``init="small"``); None uses ``n_features``. The
         residual variant requires ``width`` None or equal to ``n_features``.
     init : {"small", "residual"}, default="small"
-        ``"small"``: every entry is ``init_scale * N(0, 1)``. ``"residual"``:
+        In standardised units (see above), ``"small"``: every entry is
+        ``init_scale * N(0, 1)``; ``"residual"``:
         ``W_k = I + init_scale / sqrt(L d) * N(0, 1)``.
     init_scale : float, default=0.3
         Scale of the initialisation (the paper uses 0.25 to 0.6 for
         ``"small"``, 0 to 1.7 for ``"residual"``). With ``"small"`` each layer
-        has a gain of about ``init_scale * sqrt(width)``.
+        has a gain of about ``init_scale * sqrt(width)``; at 0 (or near it,
+        for depth above 2) gradient descent starts at the saddle at zero and
+        learns nothing, which is warned.
     learning_rate : float or "auto", default="auto"
-        Constant step size ``eta``. ``"auto"`` uses ``1 / S``, where ``S`` is
-        the larger of ``S_min`` and the sharpness at initialisation, i.e.
-        half the critical learning rate ``2 / S_min`` when the
-        initialisation is flat.
+        Constant step size ``eta``, in the units of the data. ``"auto"``
+        uses ``1 / S``, where ``S`` is the larger of ``S_min`` and the
+        sharpness at initialisation, i.e. half the critical learning rate
+        ``2 / S_min`` when the initialisation is flat.
     max_iter : int, default=2000
-        Number of gradient steps.
+        Number of gradient steps (updates).
     tol : float or None, default=None
-        Stop when the relative change of the loss between two steps falls
-        below ``tol``. None (default) runs ``max_iter`` steps: from a small
-        initialisation the loss has long plateaus near the saddle at zero, on
-        which a tolerance would stop training early.
+        Early stopping with the meaning of the training contract
+        (:mod:`sktheory._training`): stop once the window loss (the mean over
+        about ``max_iter / 100`` steps) has improved on the best earlier
+        window by less than ``tol`` times that loss, in two windows running.
+        None (default) runs ``max_iter`` steps: from a small initialisation
+        the loss has long plateaus near the saddle at zero, on which a
+        tolerance would stop training early.
     fit_intercept : bool, default=True
         Centre ``X`` and ``y`` (see above).
     sharpness_every : int or None, default=None
-        Compute the sharpness every ``sharpness_every`` steps and record it in
-        ``history_`` (one Lanczos solve each). None records only the loss.
+        Compute the sharpness after every ``sharpness_every`` steps and record
+        it in ``history_`` (one Lanczos solve each). Windows are then
+        ``gcd(max(1, max_iter // 100), sharpness_every)`` steps long, so that
+        a window ends on each multiple of ``sharpness_every``. None records
+        only the loss.
+    warm_start : bool, default=False
+        When True and the model is fitted, ``fit`` continues training from
+        the previous layers and step size for another ``max_iter`` steps.
     random_state : int, RandomState instance or None, default=None
         Seeds the initialisation, ``u`` and the Lanczos starting vectors.
     device : {"cpu", "cuda", "auto"}, default="cpu"
@@ -188,11 +246,11 @@ class DeepLinearRegressor(RegressorMixin, TorchEstimator):
         What to do when training diverges: raise
         :class:`~sktheory.DivergenceError`, or warn
         :class:`~sktheory.DivergenceWarning` and set ``diverged_``. Training
-        diverges when the loss becomes non-finite (training then stops), or
-        when the learning rate exceeds ``critical_learning_rate_``: no
-        minimiser is then stable under gradient descent, so the run cannot
-        converge even if its loss stays finite (reported after ``max_iter``
-        steps).
+        diverges when the loss is not finite or blows up (the rule of
+        :mod:`sktheory._training`; training then stops), or when the
+        learning rate exceeds ``critical_learning_rate_``: no minimiser is
+        then stable under gradient descent, so the run cannot converge even
+        if its loss stays finite (reported after ``max_iter`` steps).
 
     Attributes
     ----------
@@ -207,16 +265,18 @@ class DeepLinearRegressor(RegressorMixin, TorchEstimator):
         Top Hessian eigenvalue of the training loss at the end of training
         (NaN if training diverged).
     sharpness_lower_bound_ : float
-        ``S_min`` for the (centred) training data.
+        ``S_min`` for the (centred, weighted) training data.
     critical_learning_rate_ : float
         ``2 / S_min`` (inf when ``S_min = 0``).
     learning_rate_ : float
         The step size used.
     history_ : list of dict
-        ``{"iter", "loss"}`` for every step, with ``"sharpness"`` every
-        ``sharpness_every`` steps (loss and sharpness at the iterate before
-        the update).
+        One record per window of steps: ``"iter"`` (steps done), ``"loss"``
+        (mean training loss over the window's steps, each taken before its
+        update) and, with ``sharpness_every``, ``"sharpness"`` at the iterate
+        after every multiple of ``sharpness_every`` steps.
     n_iter_ : int
+        Gradient steps done (cumulative over ``warm_start`` fits).
     diverged_ : bool
         True if training diverged (see ``on_divergence``); such a model
         refuses to predict.
@@ -252,7 +312,18 @@ class DeepLinearRegressor(RegressorMixin, TorchEstimator):
         "tol": [Interval(Real, 0, None, closed="left"), None],
         "fit_intercept": ["boolean"],
         "sharpness_every": [Interval(Integral, 1, None, closed="left"), None],
+        "warm_start": ["boolean"],
     }
+
+    _divergence_hint = (
+        "Use a learning rate below critical_learning_rate_ (or learning_rate='auto'), "
+        "or a smaller init_scale."
+    )
+    _no_progress_hint = (
+        "A small initialisation starts at the saddle at zero, where the gradient "
+        "vanishes (exactly at init_scale=0): raise init_scale (0.1 to 0.6 with "
+        "init='small'), raise max_iter, or use init='residual'."
+    )
 
     def __init__(
         self,
@@ -265,6 +336,7 @@ class DeepLinearRegressor(RegressorMixin, TorchEstimator):
         tol: float | None = None,
         fit_intercept: bool = True,
         sharpness_every: int | None = None,
+        warm_start: bool = False,
         random_state: Any = None,
         device: str = "cpu",
         dtype: str = "float64",
@@ -280,6 +352,7 @@ class DeepLinearRegressor(RegressorMixin, TorchEstimator):
         self.tol = tol
         self.fit_intercept = fit_intercept
         self.sharpness_every = sharpness_every
+        self.warm_start = warm_start
         self.random_state = random_state
         self.device = device
         self.dtype = dtype
@@ -288,87 +361,123 @@ class DeepLinearRegressor(RegressorMixin, TorchEstimator):
 
     # ------------------------------------------------------------------ fit
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X: Any, y: Any) -> DeepLinearRegressor:
+    def fit(self, X: Any, y: Any, sample_weight: Any = None) -> DeepLinearRegressor:
         """Train the network by full-batch gradient descent.
 
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
         y : array-like of shape (n_samples,)
+        sample_weight : array-like of shape (n_samples,), default=None
+            Weights of the squared errors (see the class docstring).
 
         Returns
         -------
         self
         """
-        X, y = validate_data(self, X, y, y_numeric=True, dtype=np.float64)
+        return self._fit(X, y, sample_weight=sample_weight)
+
+    # Training hooks of the contract (see sktheory/_training.py).
+    def _check_fit_data(self, X: Any, y: Any, reset: bool, sample_weight: Any = None) -> _Data:
+        X, y = validate_data(self, X, y, y_numeric=True, dtype=np.float64, reset=reset)
+        y = self._check_numeric_target(y)
+        # The driver resolves device and dtype after this hook; the tensors need them now.
+        self.device_, self.dtype_ = resolve_device(self.device), self.dtype
+        sw = _check_sample_weight(sample_weight, X, dtype=np.float64, ensure_non_negative=True)
         n_features = X.shape[1]
-        width = n_features if self.width is None else self.width
-        if self.init == "residual" and width != n_features:
+        if self.init == "residual" and self.width not in (None, n_features):
             raise ValueError(
                 f"init='residual' uses square layers of size n_features={n_features}; "
                 f"got width={self.width}. Leave width=None."
             )
-        gen = self._init_torch()
-
+        sw = sw / sw.mean()
         if self.fit_intercept:
-            self._X_offset, self._y_offset = X.mean(axis=0), float(y.mean())
+            self._X_offset = np.average(X, axis=0, weights=sw)
+            self._y_offset = float(np.average(y, weights=sw))
         else:
             self._X_offset, self._y_offset = np.zeros(n_features), 0.0
-        Xc, yc = X - self._X_offset, y - self._y_offset
-        self.sharpness_lower_bound_ = sharpness_lower_bound(Xc, yc, self.depth)
+        # sqrt(w) row scaling: the plain MSE of the scaled data is the weighted MSE.
+        root = np.sqrt(sw)
+        Xw = root[:, None] * (X - self._X_offset)
+        yw = root * (y - self._y_offset)
+        self.sharpness_lower_bound_ = sharpness_lower_bound(Xw, yw, self.depth)
         s_min = self.sharpness_lower_bound_
         self.critical_learning_rate_ = 2.0 / s_min if s_min > 0 else math.inf
-
-        weights, head = self._initial_weights(n_features, width, gen)
-        self.projection_ = None if head is None else self._to_numpy(head)
-        Xt, yt = self._to_tensor(Xc), self._to_tensor(yc)
-        # Sharpness is always measured in float64, also for float32 training.
-        as64 = {"dtype": torch.float64, "device": self.device_}
-        loss_fn = _mse_loss(
-            torch.tensor(Xc, **as64),
-            torch.tensor(yc, **as64),
-            None if head is None else head.to(**as64),
+        s_X, s_y = float(np.sqrt(np.mean(Xw**2))), float(np.sqrt(np.mean(yw**2)))
+        unit = s_y / s_X if s_X > 0 and s_y > 0 else 1.0
+        return _Data(
+            X=self._to_tensor(Xw),
+            y=self._to_tensor(yw),
+            X64=_as64(Xw).to(self.device_),
+            y64=_as64(yw).to(self.device_),
+            baseline=float(np.mean(yw**2)),
+            unit=unit,
         )
-        seed = int(torch.randint(2**31 - 1, (1,), generator=gen))
-        self.learning_rate_ = self._step_size(loss_fn, weights, Xc, seed)
 
-        pending: dict[str, float] = {}
+    def _init_state(self, data: _Data, generator: torch.Generator) -> _State:
+        weights, head = self._initial_weights(data.X.shape[1], generator, data.unit)
+        seed = int(torch.randint(2**31 - 1, (1,), generator=generator))
+        state = _State(generator=generator, weights=weights, head=head, seed=seed)
+        state.learning_rate = self._step_size(data, state)
+        return state
+
+    def _initial_loss(self, state: _State, data: _Data) -> float:
+        w = _end_to_end(state.weights, state.head)
+        return float(((data.X @ w - data.y) ** 2).mean())
+
+    def _baseline_loss(self, data: _Data) -> float:
+        # The zero network predicts the (weighted) mean: the trivial predictor.
+        return data.baseline
+
+    def _window_updates(self, total: int) -> int:
+        window = super()._window_updates(total)
+        if self.sharpness_every is not None:
+            window = math.gcd(window, self.sharpness_every)
+        return window
+
+    def _run_window(self, state: _State, data: _Data, n_updates: int) -> Window:
+        total = 0.0
+        for done in range(1, n_updates + 1):
+            loss, grads = _loss_and_gradients(state.weights, state.head, data.X, data.y)
+            for W, g in zip(state.weights, grads, strict=True):
+                W.sub_(state.learning_rate * g)
+            value = loss.item()
+            if not math.isfinite(value):
+                return Window(value, done)
+            total += value
+        return Window(total / n_updates, n_updates)
+
+    def _record(self, state: _State, data: _Data) -> dict:
         every = self.sharpness_every
+        if every is None or state.n_iter % every:
+            return {}
+        seed = state.seed + 2 + state.n_iter
+        return {"sharpness": self._safe_sharpness(data, state, _TRAIN_TOL, seed)}
 
-        def step(i: int) -> float:
-            if every is not None and i % every == 0:
-                pending["sharpness"] = self._safe_sharpness(
-                    loss_fn, weights, _TRAIN_TOL, seed + 2 + i
-                )
-            loss, grads = _loss_and_gradients(weights, head, Xt, yt)
-            for W, g in zip(weights, grads, strict=True):
-                W.sub_(self.learning_rate_ * g)
-            return loss.item()
-
-        def extra(i: int) -> dict:
-            return {"sharpness": pending.pop("sharpness")} if "sharpness" in pending else {}
-
-        self._run_loop(step, self.max_iter, tol=self.tol, extra=extra, desc="DeepLinear")
-
-        weights = [W.detach() for W in weights]
+    def _finalize(self, state: _State, data: _Data) -> None:
+        weights = [W.detach() for W in state.weights]
+        self.learning_rate_ = state.learning_rate
+        self.projection_ = None if state.head is None else self._to_numpy(state.head)
         self.coefs_ = [self._to_numpy(W) for W in weights]
-        self.coef_ = self._to_numpy(_end_to_end(weights, head))
+        self.coef_ = self._to_numpy(_end_to_end(weights, state.head))
         self.intercept_ = float(self._y_offset - self._X_offset @ self.coef_)
         self.sharpness_ = (
-            math.nan if self.diverged_ else self._safe_sharpness(loss_fn, weights, _FINAL_TOL, seed)
+            math.nan
+            if self.diverged_
+            else self._safe_sharpness(data, state, _FINAL_TOL, state.seed)
         )
         if not self.diverged_ and self.learning_rate_ > self.critical_learning_rate_:
-            self._unstable(float(self.history_[-1]["loss"]), Xc, yc)
-        return self
+            self._unstable(float(self.history_[-1]["loss"]), data)
 
-    def _unstable(self, loss: float, Xc: np.ndarray, yc: np.ndarray) -> None:
+    def _unstable(self, loss: float, data: _Data) -> None:
         """Report a run whose step is above the critical learning rate.
 
         Every minimiser has sharpness >= S_min > 2 / eta, so none is stable
         under gradient descent: the run oscillates or blows up but cannot
         converge, even when the loss stays finite.
         """
-        residual = Xc @ np.linalg.lstsq(Xc, yc, rcond=None)[0] - yc
+        Xw, yw = data.X64.cpu().numpy(), data.y64.cpu().numpy()
+        residual = Xw @ np.linalg.lstsq(Xw, yw, rcond=None)[0] - yw
         self._report_divergence(
             f"{type(self).__name__} cannot converge: learning_rate="
             f"{self.learning_rate_:.4g} exceeds the critical learning rate 2 / S_min = "
@@ -379,9 +488,13 @@ class DeepLinearRegressor(RegressorMixin, TorchEstimator):
         )
 
     def _initial_weights(
-        self, n_features: int, width: int, gen: torch.Generator
+        self, n_features: int, gen: torch.Generator, unit: float
     ) -> tuple[list[torch.Tensor], torch.Tensor | None]:
         L, dtype, device = self.depth, self._torch_dtype, self.device_
+        width = n_features if self.width is None else self.width
+        # Each layer times unit^(1/L): the end-to-end map starts as it would on
+        # standardised data (see "Units" in the class docstring).
+        gain = unit ** (1.0 / L)
 
         def normal(*shape: int) -> torch.Tensor:
             # Drawn on the CPU generator so CPU and GPU fits agree.
@@ -399,37 +512,27 @@ class DeepLinearRegressor(RegressorMixin, TorchEstimator):
             weights = [torch.eye(d, dtype=torch.float64) + scale * normal(d, d) for _ in range(L)]
             u = normal(d)
             head = (u / torch.linalg.norm(u)).to(device=device, dtype=dtype)
-        return [W.to(device=device, dtype=dtype) for W in weights], head
+        return [(gain * W).to(device=device, dtype=dtype) for W in weights], head
 
-    def _step_size(
-        self,
-        loss_fn: Callable[[Sequence[torch.Tensor]], torch.Tensor],
-        weights: list[torch.Tensor],
-        Xc: np.ndarray,
-        seed: int,
-    ) -> float:
+    def _step_size(self, data: _Data, state: _State) -> float:
         if self.learning_rate != "auto":
             return float(self.learning_rate)
-        init_sharpness = self._safe_sharpness(loss_fn, weights, _TRAIN_TOL, seed + 1)
+        init_sharpness = self._safe_sharpness(data, state, _TRAIN_TOL, state.seed + 1)
         scale = max(self.sharpness_lower_bound_, init_sharpness)
         if not scale > 0:
             # w* = 0 and a flat start: fall back on the curvature of the data.
-            scale = 2.0 * self.depth * float(np.linalg.norm(Xc, ord=2) ** 2) / len(Xc)
+            top = float(torch.linalg.matrix_norm(data.X64, ord=2)) ** 2
+            scale = 2.0 * self.depth * top / len(data.X64)
         return 1.0 / scale if scale > 0 else 1.0
 
-    def _safe_sharpness(
-        self,
-        loss_fn: Callable[[Sequence[torch.Tensor]], torch.Tensor],
-        weights: Sequence[torch.Tensor],
-        tol: float,
-        seed: int,
-    ) -> float:
+    def _safe_sharpness(self, data: _Data, state: _State, tol: float, seed: int) -> float:
         # The Hessian of a diverging run is not finite; ARPACK would fail.
-        if not all(bool(torch.isfinite(W).all()) for W in weights):
+        if not all(bool(torch.isfinite(W).all()) for W in state.weights):
             return math.nan
+        head = None if state.head is None else state.head.to(torch.float64)
         return top_hessian_eigenvalue(
-            loss_fn,
-            [W.detach().to(torch.float64) for W in weights],
+            _mse_loss(data.X64, data.y64, head),
+            [W.detach().to(torch.float64) for W in state.weights],
             tol=tol,
             random_state=seed,
         )
@@ -457,31 +560,12 @@ class DeepLinearRegressor(RegressorMixin, TorchEstimator):
         """Training loss on (X, y) as a function of the layers, and the layers.
 
         ``X`` and ``y`` are centred by the training means (as in training),
-        so on the training data this is exactly the training objective.
+        so on the unweighted training data this is exactly the training
+        objective (with sample weights, training used the weighted one).
         """
         check_is_fitted(self)
         X, y = validate_data(self, X, y, reset=False, y_numeric=True, dtype=np.float64)
+        y = self._check_numeric_target(y)
         head = None if self.projection_ is None else _as64(self.projection_)
         loss_fn = _mse_loss(_as64(X - self._X_offset), _as64(y - self._y_offset), head)
         return loss_fn, [_as64(W) for W in self.coefs_]
-
-    # ------------------------------------------------------------------ demo
-    @classmethod
-    def _demo(cls, random_state: int = 0) -> dict:
-        """Fit on the paper's data (n=50, d=5, L=5); held-out R^2 vs least squares."""
-        from sklearn.linear_model import LinearRegression
-
-        from sktheory.datasets import make_deep_linear_regression
-
-        X, y = make_deep_linear_regression(n_samples=100, random_state=random_state)
-        X_train, y_train, X_test, y_test = X[:50], y[:50], X[50:], y[50:]
-        model = cls(depth=5, learning_rate=0.05, max_iter=3000, random_state=random_state)
-        model.fit(X_train, y_train)
-        baseline = LinearRegression().fit(X_train, y_train)
-        return {
-            "task": "Gaussian linear regression, n=50, d=5, depth 5, small init",
-            "metric": "test R^2",
-            "score": float(model.score(X_test, y_test)),
-            "baseline": "LinearRegression",
-            "baseline_score": float(baseline.score(X_test, y_test)),
-        }
