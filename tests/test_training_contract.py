@@ -12,6 +12,7 @@ from __future__ import annotations
 import inspect
 import subprocess
 import sys
+import warnings
 
 import pytest
 from sklearn.exceptions import ConvergenceWarning
@@ -67,18 +68,50 @@ def _piecewise(n=200, random_state=0):
     return X, y
 
 
+def _hexagon(n=100):
+    from sktheory.datasets import make_hexagon_mixture
+
+    X, _ = make_hexagon_mixture(n, random_state=0)
+    return X, None
+
+
+def _deep_linear(n=100):
+    from sktheory.datasets import make_deep_linear_regression
+
+    return make_deep_linear_regression(n_samples=n, random_state=0)
+
+
+def _single_location(n, n_tokens, n_features):
+    from sktheory.datasets import make_single_location
+
+    return make_single_location(n, n_tokens, n_features, random_state=0)
+
+
 def _blowup_cases():
     from sktheory import (
+        DeepLinearRegressor,
+        DiffusionOptimizer,
         ResNetODEClassifier,
         ResNetODERegressor,
         SignatureKernelRNN,
         SignatureKernelRNNClassifier,
+        SingleLocationRegressor,
         TwoTimescaleNet,
     )
 
     adam = dict(depth=8, width=8, optimizer="adam", learning_rate=1e3, max_epochs=20)
     rnn = dict(solver="rnn", depth=2, hidden_size=4, learning_rate=1e6, max_epochs=5)
     return {
+        # full-batch GD far above the critical step: 6e37 after 4 updates
+        "deep-linear-lr2": lambda: (
+            DeepLinearRegressor(depth=3, learning_rate=2.0, max_iter=200),
+            *_deep_linear(),
+        ),
+        # tokens of scale 1e3: 5e6 after one update
+        "single-location-tokens-1e3": lambda: (
+            SingleLocationRegressor(max_iter=5),
+            *(lambda X, y: (1e3 * X, y))(*_single_location(20, 3, 4)),
+        ),
         # 1.8e105, R^2 -6e97
         "resnet-regressor-adam-lr1e3": lambda: (ResNetODERegressor(**adam), *_resnet_regression()),
         # 7e45, accuracy 0.36
@@ -106,6 +139,21 @@ def _blowup_cases():
             TwoTimescaleNet(learning_rate=50.0, max_iter=1000),
             *_piecewise(),
         ),
+        # |loss| up to 7e22, final loss 7e14
+        "diffusion-denoising-lr1e3": lambda: (
+            DiffusionOptimizer(
+                sampler="denoising",
+                reward="hexagon",
+                n_diffusion_steps=4,
+                n_particles=32,
+                batch_size=32,
+                hidden_size=16,
+                pretrain_max_iter=20,
+                max_iter=40,
+                learning_rate=1e3,
+            ),
+            *_hexagon(),
+        ),
         # full batch: grows geometrically, caught at 1.6e5
         "two-timescale-full-batch-lr1": lambda: (
             TwoTimescaleNet(learning_rate=1.0, batch_size=None, max_iter=200),
@@ -131,14 +179,42 @@ def test_finite_blow_up_warns_and_refuses_to_predict(case):
         est.set_params(random_state=0, on_divergence="warn").fit(X, y)
     assert est.diverged_
     with pytest.raises(ValueError, match="diverged"):
-        est.predict(X)
+        est.predict(X) if y is not None else est.sample(5)
 
 
 # ------------------------------------------------------------ non-convergence
 def _no_progress_cases():
-    from sktheory import ResNetODERegressor, SignatureKernelRNN, TwoTimescaleNet
+    from sktheory import (
+        DeepLinearRegressor,
+        DiffusionOptimizer,
+        ResNetODERegressor,
+        SignatureKernelRNN,
+        TwoTimescaleNet,
+    )
+    from sktheory.diffusion import HEXAGON_WEIGHTS, hexagon_means
 
     return {
+        # both sat at the saddle with R^2 ~ 0, silently
+        "deep-linear-init-0": lambda: (
+            DeepLinearRegressor(init_scale=0.0, max_iter=300),
+            *_deep_linear(50),
+        ),
+        "deep-linear-init-0.01": lambda: (
+            DeepLinearRegressor(init_scale=0.01, max_iter=300),
+            *_deep_linear(50),
+        ),
+        "diffusion-lr1e-12": lambda: (
+            DiffusionOptimizer(
+                reward=None,
+                kl_weight=1.0,
+                means_init=hexagon_means(),
+                weights_init=HEXAGON_WEIGHTS,
+                n_particles=200,
+                learning_rate=1e-12,
+                max_iter=20,
+            ),
+            *_hexagon(),
+        ),
         "resnet-sgd-lr1e-9": lambda: (
             ResNetODERegressor(depth=4, width=8, optimizer="sgd", learning_rate=1e-9, max_epochs=5),
             *_resnet_regression(),
@@ -175,7 +251,34 @@ def test_budget_exhausted_with_tol_warns_convergence():
         est.fit(X, y)
 
 
+def test_step_too_small_for_single_location_warns_no_better_than_mean():
+    from sktheory import SingleLocationRegressor
+
+    X, y = _single_location(200, 4, 6)
+    est = SingleLocationRegressor(
+        learning_rate=1e-9, temperature_decay=0.0, max_iter=50, random_state=0
+    )
+    with pytest.warns(ConvergenceWarning, match="no better than"):
+        est.fit(X, y)
+
+
 # ------------------------------------------------------------- target scales
+@pytest.mark.parametrize("y_scale, X_scale", [(1e-4, 1.0), (1e4, 1.0), (1.0, 1e-3), (1.0, 1e3)])
+def test_deep_linear_fits_scaled_data_as_well_as_linear_regression(y_scale, X_scale):
+    from sklearn.linear_model import LinearRegression
+
+    from sktheory import DeepLinearRegressor
+
+    X, y = _deep_linear()
+    X, y = X_scale * X, y_scale * y
+    train, test = slice(0, 50), slice(50, None)
+    reference = LinearRegression().fit(X[train], y[train]).score(X[test], y[test])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        est = DeepLinearRegressor(random_state=0).fit(X[train], y[train])
+    assert est.score(X[test], y[test]) == pytest.approx(reference, abs=0.01)
+
+
 @pytest.mark.parametrize("scale", [0.01, 100.0])
 def test_two_timescale_fits_scaled_targets_as_well_as_unit_ones(scale):
     from sktheory import TwoTimescaleNet
