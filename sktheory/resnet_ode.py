@@ -21,16 +21,17 @@ and the forward pass loops over layers, so memory grows linearly with depth
 and a depth of 1000 stays practical on a CPU.
 
 Training follows the shared contract of :mod:`sktheory._training`: one window
-is one epoch of mini-batch updates with a torch optimiser, and the driver of
+is one epoch, run by a skorch net (built on first use, so that importing the
+package does not import skorch), and the driver of
 :class:`~sktheory.base.TorchEstimator` checks, records and stops.
 """
 
 from __future__ import annotations
 
 import copy
+import functools
 import math
-import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from numbers import Integral, Real
 from typing import Any
@@ -253,6 +254,110 @@ def _difference_penalty(stacks: list[torch.Tensor], lam: float) -> torch.Tensor:
     return lam * torch.where(sq > 0, sq, 1.0).sqrt() * (sq > 0)
 
 
+class _SquaredError(nn.Module):
+    """Squared error averaged over outputs: one loss per sample."""
+
+    def forward(self, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return ((out - y) ** 2).mean(dim=1)
+
+
+# --------------------------------------------------------------------------
+# skorch plumbing
+# --------------------------------------------------------------------------
+class _NonFiniteLoss(Exception):
+    """A training batch gave a non-finite loss; raised before its update."""
+
+    def __init__(self, loss: float) -> None:
+        super().__init__(loss)
+        self.loss = loss
+
+
+class _TensorBatches:
+    """skorch's ``iterator_train``: mini-batches sliced straight from the tensors.
+
+    A DataLoader indexes and collates sample by sample, which costs more than
+    a shallow epoch. ``X`` is skorch's dict ``{"X": rows, "sample_weight":
+    weights}``; the shuffling draws from the fit's generator, once per epoch,
+    so fits reproduce and warm starts continue the same stream.
+    """
+
+    def __init__(
+        self,
+        dataset: Any,
+        batch_size: int = 128,
+        shuffle: bool = False,
+        generator: torch.Generator | None = None,
+        **kwargs: Any,
+    ) -> None:
+        self.X, self.y = dataset.X, dataset.y
+        self.batch_size, self.shuffle, self.generator = batch_size, shuffle, generator
+
+    def __len__(self) -> int:
+        return -(-len(self.y) // self.batch_size)
+
+    def __iter__(self):
+        n, size = len(self.y), self.batch_size
+        if size >= n:
+            yield self.X, self.y
+            return
+        order = None
+        if self.shuffle:
+            order = torch.randperm(n, generator=self.generator).to(self.y.device)
+        for start in range(0, n, size):
+            rows = slice(start, start + size) if order is None else order[start : start + size]
+            yield {key: value[rows] for key, value in self.X.items()}, self.y[rows]
+
+
+@functools.cache
+def _net_class() -> type:
+    """The skorch net class, built on first use so that ``import sktheory``
+    does not import skorch."""
+    from skorch import NeuralNet
+
+    class _ResNetODENet(NeuralNet):
+        """skorch's ``NeuralNet`` with sample weights and the regularity penalty.
+
+        ``X`` is a dict ``{"X": rows, "sample_weight": weights}`` (skorch's
+        way to carry per-sample data); the criterion has ``reduction="none"``
+        and :meth:`get_loss` weights it. A batch whose loss is not finite
+        raises :class:`_NonFiniteLoss` before the optimiser's update, so the
+        window ends there, as the training contract asks.
+        """
+
+        def infer(self, x: Any, **fit_params: Any) -> torch.Tensor:
+            # The module sees the rows only; the weights are the loss's.
+            if isinstance(x, Mapping):
+                x = x["X"]
+            return super().infer(x, **fit_params)
+
+        def get_loss(
+            self, y_pred: torch.Tensor, y_true: Any, X: Any = None, training: bool = False
+        ) -> torch.Tensor:
+            losses = super().get_loss(y_pred, y_true, X=X, training=training)
+            if isinstance(X, Mapping):
+                losses = X["sample_weight"] * losses
+            return losses.mean() + self.module_.penalty()
+
+        def train_step_single(self, batch: Any, **fit_params: Any) -> dict:
+            step = super().train_step_single(batch, **fit_params)
+            # Raised inside the optimiser's closure, so no update is applied.
+            if not bool(torch.isfinite(step["loss"])):
+                raise _NonFiniteLoss(step["loss"].item())
+            return step
+
+    # Pickles find the class as an attribute of this module (see __getattr__).
+    _ResNetODENet.__module__ = __name__
+    _ResNetODENet.__qualname__ = _ResNetODENet.__name__
+    return _ResNetODENet
+
+
+def __getattr__(name: str) -> Any:
+    # Unpickling a fitted net looks its class up here; build it then.
+    if name == "_ResNetODENet":
+        return _net_class()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 # --------------------------------------------------------------------------
 # Training state
 # --------------------------------------------------------------------------
@@ -266,16 +371,20 @@ class _Data:
     baseline: float  # trivial predictor's loss, in the training loss's units
     batch_size: int
 
+    def inputs(self, rows: Any = slice(None)) -> dict[str, torch.Tensor]:
+        """``X`` as the skorch net takes it: rows and their weights."""
+        return {"X": self.X[rows], "sample_weight": self.weight[rows]}
+
 
 @dataclass
 class _State(TrainState):
-    """The network, its optimiser and the position in the current epoch."""
+    """The skorch net (module, optimiser, its history) of the fit.
 
-    module: nn.Module | None = None
-    optimizer: torch.optim.Optimizer | None = None
-    order: torch.Tensor | None = None  # row order of the current epoch
-    position: int = 0  # rows of ``order`` already used
-    seconds: float = 0.0  # wall time of the last window
+    The minibatch order needs no field: every epoch is a whole one and draws
+    its permutation from ``generator``, which the net's iterator shares.
+    """
+
+    net: Any = None  # a _ResNetODENet (skorch.NeuralNet)
 
 
 # --------------------------------------------------------------------------
@@ -367,7 +476,7 @@ class _ResNetODEBase(TorchEstimator):
         self.verbose = verbose
         self.on_divergence = on_divergence
 
-    # Subclasses define these four.
+    # Subclasses define these five.
     def _validate_fit_data(self, X: Any, y: Any, reset: bool) -> tuple[np.ndarray, np.ndarray]:
         raise NotImplementedError
 
@@ -379,9 +488,13 @@ class _ResNetODEBase(TorchEstimator):
     def _trivial_loss(self, y: torch.Tensor, sample_weight: np.ndarray) -> float:
         raise NotImplementedError
 
+    def _criterion(self) -> nn.Module:
+        """The training criterion, one loss per sample (``reduction="none"``)."""
+        raise NotImplementedError
+
     def _sample_losses(self, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """Per-sample training loss, shape (n_samples,)."""
-        raise NotImplementedError
+        return self._criterion()(out, y)
 
     # ------------------------------------------------- training contract hooks
     def _check_fit_data(self, X: Any, y: Any, reset: bool, sample_weight: Any = None) -> _Data:
@@ -419,66 +532,59 @@ class _ResNetODEBase(TorchEstimator):
             generator=generator,
             dtype=self._torch_dtype,
         ).to(self.device_)
-        lr = self.learning_rate * (self.depth if self.scale_lr_with_depth else 1)
-        optim = torch.optim.Adam if self.optimizer == "adam" else torch.optim.SGD
         sub = slice(0, min(len(data.X), 512))
         with self._torch_context():
             self.init_ratios_ = self._ratios(module, data.X[sub], data.y[sub])
-        return _State(
-            generator=generator, module=module, optimizer=optim(module.parameters(), lr=lr)
+        lr = self.learning_rate * (self.depth if self.scale_lr_with_depth else 1)
+        # No EarlyStopping or divergence callback: tol, divergence and
+        # progress are the driver's. skorch's PrintLog formats a table every
+        # epoch even when silent, so it is dropped unless verbose.
+        quiet = {} if self.verbose else {"callbacks__print_log": None}
+        net = _net_class()(
+            module=module,
+            criterion=self._criterion(),
+            optimizer=torch.optim.Adam if self.optimizer == "adam" else torch.optim.SGD,
+            lr=lr,
+            batch_size=data.batch_size,
+            train_split=None,
+            iterator_train=_TensorBatches,
+            iterator_train__shuffle=True,
+            iterator_train__generator=generator,
+            device=str(self.device_),
+            verbose=int(bool(self.verbose)),
+            **quiet,
         )
-
-    def _batch_loss(self, module: nn.Module, data: _Data, rows: Any) -> torch.Tensor:
-        """Weighted mean loss on ``rows`` plus the regularity penalty."""
-        losses = self._sample_losses(module(data.X[rows]), data.y[rows])
-        return (data.weight[rows] * losses).mean() + module.penalty()
+        return _State(generator=generator, net=net.initialize())
 
     def _run_window(self, state: _State, data: _Data, n_updates: int | None) -> Window:
-        """One epoch of mini-batch updates (or ``n_updates`` of them)."""
-        start = time.perf_counter()
-        module, optimizer = state.module, state.optimizer
-        n, size = len(data.X), data.batch_size
-        module.train()
-        losses: list[float] = []
-        while n_updates is None or len(losses) < n_updates:
-            if state.position == 0:  # a new epoch: reshuffle from the fit's stream
-                state.order = (
-                    torch.randperm(n, generator=state.generator).to(data.X.device)
-                    if size < n
-                    else None
-                )
-            stop = min(state.position + size, n)
-            rows = (
-                slice(state.position, stop)
-                if state.order is None
-                else state.order[state.position : stop]
-            )
-            state.position = stop % n
-            loss = self._batch_loss(module, data, rows)
-            losses.append(float(loss.detach()))
-            if not math.isfinite(losses[-1]):
-                break
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            if n_updates is None and state.position == 0:
-                break
-        state.seconds = time.perf_counter() - start
-        return Window(float(np.mean(losses)), len(losses) - (not math.isfinite(losses[-1])))
+        """One epoch of skorch's loop (the budget is in epochs: ``n_updates`` is None)."""
+        net = state.net
+        net.batch_size = data.batch_size  # a warm fit may change it
+        try:
+            # fit_loop rather than partial_fit: partial_fit swallows
+            # KeyboardInterrupt, after which the driver would start the next epoch.
+            net.fit_loop(data.inputs(), data.y, epochs=1)
+        except _NonFiniteLoss as exc:
+            return Window(exc.loss, len(net.history[-1]["batches"]))
+        epoch = net.history[-1]
+        return Window(float(epoch["train_loss"]), int(epoch["train_batch_count"]))
 
     def _initial_loss(self, state: _State, data: _Data) -> float:
-        step = -(-len(data.X) // _INITIAL_ROWS)  # strided subsample of large sets
+        rows = slice(None, None, -(-len(data.X) // _INITIAL_ROWS))  # strided beyond that
+        net = state.net
         with torch.no_grad():
-            return float(self._batch_loss(state.module, data, slice(None, None, step)))
+            out = net.infer(data.X[rows])
+            return float(net.get_loss(out, data.y[rows], X=data.inputs(rows)))
 
     def _baseline_loss(self, data: _Data) -> float:
         return data.baseline
 
     def _record(self, state: _State, data: _Data) -> dict:
-        return {"seconds": state.seconds}
+        return {"seconds": float(state.net.history[-1]["dur"])}
 
     def _finalize(self, state: _State, data: _Data) -> None:
-        self.module_ = state.module
+        self.net_ = state.net
+        self.module_ = state.net.module_
         self.module_.eval()
         if self.diverged_:
             self.final_ratios_ = {"output_ratio": math.nan, "gradient_ratio": math.nan}
@@ -707,7 +813,8 @@ _COMMON_DOC = """
     device : {"cpu", "cuda", "auto"}, default="cpu"
     dtype : {"float64", "float32"}, default="float64"
     verbose : int, default=0
-        If truthy, show a progress bar over epochs with the current loss.
+        If truthy, show a progress bar over epochs with the current loss, and
+        skorch's table of epochs (silenced otherwise).
     on_divergence : {"raise", "warn"}, default="raise"
         What a divergence (an epoch loss that is not finite, or above 1e4 times
         the trivial predictor's) does: raise :class:`~sktheory.DivergenceError`,
@@ -722,9 +829,10 @@ _COMMON_ATTRS = """
         per-layer weights of shape ``(depth, ...)``.
     history_ : list of dict
         One entry per epoch: ``"iter"`` (updates so far), ``"epoch"``,
-        ``"loss"`` (mean over the epoch's mini-batches of the weighted training
+        ``"loss"`` (skorch's ``train_loss``: the mean over the epoch's
+        mini-batches, weighted by batch size, of the weighted training
         objective, penalty included, each taken before its update) and
-        ``"seconds"`` (wall time of the epoch).
+        ``"seconds"`` (wall time of the epoch, skorch's ``dur``).
     n_iter_ : int
         Number of parameter updates (mini-batches) done, cumulative over
         ``warm_start`` fits.
@@ -735,18 +843,32 @@ _COMMON_ATTRS = """
         training (``final_ratios_`` is NaN after a divergence).
     n_train_samples_ : int
         Number of training samples.
+    net_ : skorch.NeuralNet
+        The skorch net that trained ``module_`` (``net_.module_`` is
+        ``module_``); ``net_.history`` holds skorch's record of every epoch,
+        batch losses included. Prediction goes through ``module_``, not
+        ``net_``.
 """
 
 _NOTES = """
     Notes
     -----
-    The loop is a plain torch loop run by the shared training contract of
-    :class:`~sktheory.base.TorchEstimator` (history, ``tol`` stopping,
-    divergence checks, progress bar, ``warm_start``). Earlier versions trained
-    through skorch; it was dropped because the driver now owns everything
-    skorch's callbacks provided here, and keeping it would mean one
-    ``partial_fit`` per epoch with a second history beside ``history_`` and a
-    dict input to pass sample weights, for no feature the estimator exposes.
+    The epochs are skorch's: skorch is the library made for training a torch
+    module with mini-batches (optimiser set-up, the batch loop, per-batch and
+    per-epoch history, timing, device handling), so the estimator keeps it
+    rather than a hand-written copy, and ``net_`` exposes the fitted net.
+    skorch sits behind the shared training contract of
+    :class:`~sktheory.base.TorchEstimator`: each window of the driver is one
+    epoch of ``net_.fit_loop``, whose ``train_loss`` and batch count become
+    the window's loss and updates, so ``tol`` stopping, the divergence and
+    no-progress checks, ``history_``, the progress bar and ``warm_start`` are
+    the same as every other estimator's. The net therefore has no
+    ``EarlyStopping`` or divergence callback; it only refuses to apply an
+    update whose batch loss is not finite, which ends the epoch there.
+    Sample weights reach the loss as skorch documents, through a dict input
+    ``{"X": ..., "sample_weight": ...}`` and a criterion with
+    ``reduction="none"``; mini-batches are sliced from the tensors and
+    shuffled with the fit's generator instead of going through a DataLoader.
 """
 
 
@@ -841,8 +963,8 @@ class ResNetODERegressor(RegressorMixin, _ResNetODEBase):
     def _trivial_loss(self, y: torch.Tensor, sample_weight: np.ndarray) -> float:
         return mean_predictor_loss(self._to_numpy(y), sample_weight)
 
-    def _sample_losses(self, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        return ((out - y) ** 2).mean(dim=1)
+    def _criterion(self) -> nn.Module:
+        return _SquaredError()
 
     def predict(self, X: Any) -> np.ndarray:
         """Predict targets.
@@ -934,8 +1056,8 @@ class ResNetODEClassifier(ClassifierMixin, _ResNetODEBase):
     def _trivial_loss(self, y: torch.Tensor, sample_weight: np.ndarray) -> float:
         return prior_predictor_loss(y.cpu().numpy(), sample_weight)
 
-    def _sample_losses(self, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        return nn.functional.cross_entropy(out, y, reduction="none")
+    def _criterion(self) -> nn.Module:
+        return nn.CrossEntropyLoss(reduction="none")
 
     def decision_function(self, X: Any) -> np.ndarray:
         """Logits, shape (n_samples, n_classes); for two classes the logit difference."""

@@ -494,3 +494,64 @@ def test_datasets():
     assert abs(y.std() - 1) < 1e-12 and abs(y.mean()) < 1e-12
     with pytest.raises(InvalidParameterError):
         make_resnet_ode_teacher(10, task="ranking")
+
+
+# ------------------------------------------------ skorch behind the contract
+def test_skorch_net_runs_each_epoch_of_the_driver(teacher):
+    from skorch import NeuralNet
+    from skorch.callbacks import EarlyStopping, PrintLog
+
+    X, y = teacher
+    est = ResNetODERegressor(depth=4, width=6, batch_size=30, max_epochs=3, random_state=0)
+    est.fit(X, y)
+    net = est.net_
+    assert isinstance(net, NeuralNet) and net.module_ is est.module_
+    # One skorch epoch per driver window: the same losses, batches and times.
+    assert [e["train_loss"] for e in net.history] == [h["loss"] for h in est.history_]
+    assert [e["train_batch_count"] for e in net.history] == [4, 4, 4]
+    assert [e["dur"] for e in net.history] == [h["seconds"] for h in est.history_]
+    # Stopping and divergence are the driver's; the table only prints when verbose.
+    kinds = [type(cb) for _, cb in net.callbacks_]
+    assert EarlyStopping not in kinds and PrintLog not in kinds
+
+
+def test_regularity_penalty_is_in_the_skorch_loss(teacher):
+    X, y = teacher
+    kwargs = dict(depth=5, width=6, init="iid", max_epochs=1, random_state=0)
+    lam = 0.3
+    plain = ResNetODERegressor(**kwargs).fit(X, y)
+    penalised = ResNetODERegressor(**kwargs, regularity_penalty=lam).fit(X, y)
+    # Full batch: the one epoch's loss is taken at the (shared) initialisation.
+    start = ResNetODERegressor(**{**kwargs, "max_epochs": 0}).fit(X, y).weight_regularity()
+    penalty = lam * np.hypot(start["V"]["diff_norm"], start["W"]["diff_norm"])
+    gap = penalised.history_[0]["loss"] - plain.history_[0]["loss"]
+    assert gap == pytest.approx(penalty, rel=1e-10)
+
+
+def test_non_finite_batch_loss_ends_the_epoch_before_its_update(small_data):
+    X, y = small_data
+    # lr = 1e100: the third mini-batch of the first epoch overflows to NaN.
+    kwargs = dict(depth=4, width=4, optimizer="sgd", learning_rate=1e100, batch_size=8)
+    with pytest.raises(DivergenceError, match="became nan after 2 updates"):
+        ResNetODERegressor(**kwargs, max_epochs=5, random_state=0).fit(X, y)
+    with pytest.warns(DivergenceWarning):
+        est = ResNetODERegressor(**kwargs, max_epochs=5, on_divergence="warn", random_state=0)
+        est.fit(X, y)
+    assert est.n_iter_ == 2 and len(est.history_) == 1
+    assert np.isnan(est.history_[0]["loss"])
+    # skorch recorded the two finite batches of the cut epoch, and no third.
+    assert len(est.net_.history) == 1 and len(est.net_.history[-1]["batches"]) == 2
+
+
+def test_warm_start_continues_exactly_after_pickling(teacher):
+    X, y = teacher
+    kwargs = dict(depth=4, width=6, batch_size=30, random_state=0)
+    full = ResNetODERegressor(**kwargs, max_epochs=4).fit(X, y)
+    warm = ResNetODERegressor(**kwargs, max_epochs=2, warm_start=True).fit(X, y)
+    warm = pickle.loads(pickle.dumps(warm))
+    state = warm._train_state_
+    # The net's iterator shuffles with the state's generator, after unpickling too.
+    assert state.net.iterator_train__generator is state.generator
+    warm.set_params(max_epochs=2).fit(X, y)
+    assert [h["loss"] for h in warm.history_] == [h["loss"] for h in full.history_]
+    np.testing.assert_array_equal(warm.predict(X), full.predict(X))
