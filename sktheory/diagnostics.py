@@ -1,10 +1,31 @@
-"""Hessian diagnostics for sktheory's torch estimators.
+"""Hessian diagnostics for sktheory's torch estimators and for any PyTorch model.
 
 The central quantity is the *sharpness*: the largest eigenvalue of the Hessian
 of a training loss with respect to all trainable parameters. It is computed
-from Hessian-vector products (two backward passes each) fed to scipy's
-Lanczos solver (:func:`scipy.sparse.linalg.eigsh`, ARPACK), so the Hessian is
-never formed and models with millions of parameters fit in memory.
+from Hessian-vector products (two backward passes each) by a torch-native
+thick-restart Lanczos iteration, so the Hessian is never formed and models
+with millions of parameters fit in memory.
+
+Any PyTorch model
+-----------------
+:func:`curvature_operator` turns a model, a loss and a batch (or a data
+loader) into a :class:`CurvatureOperator`: the Hessian, the generalised
+Gauss-Newton matrix or the empirical Fisher over the model's parameters.
+:func:`top_eigenvalues` (top-k eigenpairs), :func:`hutchinson_trace` (trace
+with its standard error) and :func:`spectral_density` (stochastic Lanczos
+quadrature; :func:`plot_spectral_density` draws it) work on it, and each
+reports the number of operator products and the time used.
+
+>>> import torch
+>>> from torch import nn
+>>> torch.manual_seed(0)  # doctest: +ELLIPSIS
+<torch._C.Generator object at ...>
+>>> model = nn.Sequential(nn.Linear(4, 8), nn.Tanh(), nn.Linear(8, 3))
+>>> X, y = torch.randn(32, 4), torch.randint(0, 3, (32,))
+>>> H = curvature_operator(model, nn.CrossEntropyLoss(), (X, y))
+>>> top = top_eigenvalues(H, k=2, random_state=0)
+>>> top.eigenvalues.shape, top.eigenvectors.shape, top.converged
+((2,), torch.Size([67, 2]), True)
 
 The sharpness protocol
 ----------------------
@@ -23,13 +44,15 @@ which returns
 * ``params``: the list of the fitted model's current trainable parameter
   tensors, as detached float64 copies (the caller may set ``requires_grad``).
 
+:meth:`CurvatureOperator.from_loss` turns such a pair into an operator.
+
 This module is shared machinery: it imports no paper module.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -37,10 +60,38 @@ from scipy.sparse.linalg import ArpackNoConvergence, LinearOperator, eigsh
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
+from sktheory._hessian import (
+    CurvatureOperator,
+    EigenResult,
+    SpectralDensity,
+    TraceResult,
+    _flatten,
+    _gradients,
+    _hvp_from_grads,
+    _leaves,
+    _scalar_loss,
+    _split,
+    _thick_restart_lanczos,
+    curvature_operator,
+    hutchinson_trace,
+    plot_spectral_density,
+    spectral_density,
+    top_eigenvalues,
+)
+
 __all__ = [
+    "CurvatureOperator",
+    "EigenResult",
+    "SpectralDensity",
+    "TraceResult",
+    "curvature_operator",
     "dense_hessian",
     "hessian_vector_product",
+    "hutchinson_trace",
+    "plot_spectral_density",
     "sharpness",
+    "spectral_density",
+    "top_eigenvalues",
     "top_hessian_eigenvalue",
 ]
 
@@ -49,56 +100,6 @@ LossFn = Callable[[Sequence[torch.Tensor]], torch.Tensor]
 # Below this many parameters ARPACK cannot run (it needs k < n) and a dense
 # eigen-decomposition is cheaper anyway.
 _DENSE_BELOW = 3
-
-
-def _leaves(params: Sequence[torch.Tensor]) -> list[torch.Tensor]:
-    """Fresh leaf tensors that require grad, so callers' tensors are untouched."""
-    if len(params) == 0:
-        raise ValueError("params is empty: there is no parameter to differentiate.")
-    leaves = []
-    for p in params:
-        if not isinstance(p, torch.Tensor):
-            raise TypeError(f"params must be torch tensors, got {type(p).__name__}.")
-        if not torch.is_floating_point(p):
-            raise TypeError(f"params must be floating-point tensors, got {p.dtype}.")
-        leaves.append(p.detach().clone().requires_grad_(True))
-    return leaves
-
-
-def _scalar_loss(loss_fn: LossFn, leaves: list[torch.Tensor]) -> torch.Tensor:
-    loss = loss_fn(leaves)
-    if not isinstance(loss, torch.Tensor) or loss.numel() != 1:
-        raise ValueError("loss_fn must return a scalar torch tensor.")
-    return loss.reshape(())
-
-
-def _gradients(loss_fn: LossFn, leaves: list[torch.Tensor]) -> tuple[torch.Tensor, ...]:
-    loss = _scalar_loss(loss_fn, leaves)
-    # allow_unused: a parameter the loss ignores has a zero Hessian block.
-    grads = torch.autograd.grad(loss, leaves, create_graph=True, allow_unused=True)
-    return tuple(
-        torch.zeros_like(p) if g is None else g for p, g in zip(leaves, grads, strict=True)
-    )
-
-
-def _hvp_from_grads(
-    grads: tuple[torch.Tensor, ...],
-    leaves: list[torch.Tensor],
-    vectors: Sequence[torch.Tensor],
-) -> list[torch.Tensor]:
-    # d/dp <grad(p), v> = H v; the graph of grad is kept for the next product.
-    if not any(g.requires_grad for g in grads):
-        return [torch.zeros_like(p) for p in leaves]
-    out = torch.autograd.grad(
-        grads,
-        leaves,
-        grad_outputs=list(vectors),
-        retain_graph=True,
-        allow_unused=True,
-    )
-    return [
-        torch.zeros_like(p) if h is None else h.detach() for p, h in zip(leaves, out, strict=True)
-    ]
 
 
 def hessian_vector_product(
@@ -147,18 +148,6 @@ def hessian_vector_product(
     return _hvp_from_grads(_gradients(loss_fn, leaves), leaves, vectors)
 
 
-def _flatten(params: Sequence[torch.Tensor]) -> torch.Tensor:
-    return torch.cat([p.reshape(-1) for p in params])
-
-
-def _split(flat: torch.Tensor, params: Sequence[torch.Tensor]) -> list[torch.Tensor]:
-    pieces, start = [], 0
-    for p in params:
-        pieces.append(flat[start : start + p.numel()].reshape(p.shape))
-        start += p.numel()
-    return pieces
-
-
 def dense_hessian(loss_fn: LossFn, params: Sequence[torch.Tensor]) -> torch.Tensor:
     """The full Hessian of ``loss_fn`` at ``params``, for small models only.
 
@@ -203,13 +192,18 @@ def top_hessian_eigenvalue(
     max_iter: int | None = None,
     random_state: Any = None,
     return_vector: bool = False,
+    method: Literal["lanczos", "arpack"] = "lanczos",
 ) -> float | tuple[float, list[torch.Tensor]]:
     """Largest (algebraic) eigenvalue of the Hessian of ``loss_fn`` at ``params``.
 
-    Lanczos iteration (scipy's ARPACK :func:`~scipy.sparse.linalg.eigsh`) on a
-    :class:`~scipy.sparse.linalg.LinearOperator` whose products are
-    Hessian-vector products; the Hessian is never formed. The gradient graph
-    is built once and reused by every product.
+    Lanczos iteration on Hessian-vector products; the Hessian is never
+    formed. The gradient graph is built once and reused by every product.
+    By default the Lanczos is sktheory's own, in torch (see
+    :func:`top_eigenvalues`): it checks the residual after every product and
+    stops as soon as it is small enough. ``method="arpack"`` uses scipy's
+    :func:`~scipy.sparse.linalg.eigsh` instead, which builds a 20-vector
+    basis whatever ``tol``. Both stop when the Ritz pair's residual is at
+    most ``tol`` times the eigenvalue.
 
     Parameters
     ----------
@@ -218,16 +212,17 @@ def top_hessian_eigenvalue(
     params : sequence of torch.Tensor
         The point at which the Hessian is taken (not modified).
     tol : float, default=1e-10
-        Relative accuracy of the eigenvalue, ARPACK's stopping criterion
-        (``0`` means machine precision).
+        Relative residual tolerance, ARPACK's stopping criterion (``0``
+        means machine precision).
     max_iter : int or None, default=None
-        Maximum number of Lanczos restarts (ARPACK's ``maxiter``; None uses
-        ``10 * n_params``). Reaching it without convergence raises
+        Maximum number of Lanczos cycles (restarts; ARPACK's ``maxiter``;
+        None uses ``10 * n_params``). Reaching it without convergence raises
         :class:`RuntimeError`.
     random_state : int, RandomState instance or None, default=None
         Seeds the Lanczos starting vector.
     return_vector : bool, default=False
         Also return the unit eigenvector, split like ``params``.
+    method : {"lanczos", "arpack"}, default="lanczos"
 
     Returns
     -------
@@ -238,6 +233,7 @@ def top_hessian_eigenvalue(
     See Also
     --------
     sharpness : the same for a fitted estimator.
+    top_eigenvalues : top-k eigenpairs of any model, with products counted.
     dense_hessian : the dense reference for small models.
 
     Examples
@@ -252,14 +248,36 @@ def top_hessian_eigenvalue(
         raise ValueError(f"tol must be non-negative, got {tol!r}.")
     if max_iter is not None and max_iter < 1:
         raise ValueError(f"max_iter must be a positive integer or None, got {max_iter!r}.")
+    if method not in ("lanczos", "arpack"):
+        raise ValueError(f"method must be 'lanczos' or 'arpack', got {method!r}.")
     leaves = _leaves(params)
     n = sum(p.numel() for p in leaves)
+    dtype = leaves[0].dtype
     if n < _DENSE_BELOW:
         values, vectors = torch.linalg.eigh(dense_hessian(loss_fn, leaves))
         value, vector = float(values[-1]), vectors[:, -1]
+    elif method == "lanczos":
+        op = CurvatureOperator.from_loss(loss_fn, leaves)
+        outcome = _thick_restart_lanczos(
+            op.matvec,
+            n,
+            op.dtype,
+            op.device,
+            k=1,
+            which="LA",
+            tol=tol,
+            basis_size=20,
+            max_cycles=10 * n if max_iter is None else max_iter,
+            rng=check_random_state(random_state),
+        )
+        if not outcome.converged:
+            raise RuntimeError(
+                "Lanczos did not converge to the top Hessian eigenvalue within "
+                f"max_iter={max_iter} restarts; raise max_iter or tol."
+            )
+        value, vector = float(outcome.values[0]), outcome.vectors[0]
     else:
         grads = _gradients(loss_fn, leaves)
-        dtype = leaves[0].dtype
 
         def matvec(v: np.ndarray) -> np.ndarray:
             v = torch.as_tensor(np.ravel(v), dtype=dtype).to(leaves[0].device)
@@ -272,20 +290,20 @@ def top_hessian_eigenvalue(
             # A random vector is in the kernel of a non-zero symmetric matrix
             # with probability 0: the Hessian is zero (ARPACK would fail on it).
             value, vector = 0.0, torch.as_tensor(v0 / np.linalg.norm(v0), dtype=dtype)
-            return (value, [v.clone() for v in _split(vector, leaves)]) if return_vector else value
-        try:
-            values, vecs = eigsh(operator, k=1, which="LA", tol=tol, maxiter=max_iter, v0=v0)
-        except ArpackNoConvergence as err:
-            # With k=1 ARPACK either converges or has no estimate worth returning.
-            raise RuntimeError(
-                "Lanczos did not converge to the top Hessian eigenvalue within "
-                f"max_iter={max_iter} restarts; raise max_iter or tol."
-            ) from err
-        value = float(values[-1])
-        vector = torch.as_tensor(vecs[:, -1], dtype=dtype)
+        else:
+            try:
+                values, vecs = eigsh(operator, k=1, which="LA", tol=tol, maxiter=max_iter, v0=v0)
+            except ArpackNoConvergence as err:
+                # With k=1 ARPACK either converges or has no estimate worth returning.
+                raise RuntimeError(
+                    "Lanczos did not converge to the top Hessian eigenvalue within "
+                    f"max_iter={max_iter} restarts; raise max_iter or tol."
+                ) from err
+            value = float(values[-1])
+            vector = torch.as_tensor(vecs[:, -1], dtype=dtype)
     if not return_vector:
         return value
-    return value, [v.detach().clone() for v in _split(vector, leaves)]
+    return value, [v.detach().clone() for v in _split(vector.to(leaves[0].device), leaves)]
 
 
 def sharpness(estimator: Any, X: Any, y: Any, **kwargs: Any) -> float:

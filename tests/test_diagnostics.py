@@ -251,3 +251,309 @@ def test_sharpness_of_every_estimator_matches_its_dense_hessian(name, cls):
     assert n_params < 3000, "keep the dense reference small"
     exact = torch.linalg.eigvalsh(dense_hessian(loss_fn, params))[-1].item()
     assert sharpness(model, X, y, random_state=0) == pytest.approx(exact, rel=1e-6)
+
+
+# ------------------------------------------------- model-level curvature operators
+from torch import nn  # noqa: E402
+from torch.utils.data import DataLoader, TensorDataset  # noqa: E402
+
+from sktheory.diagnostics import (  # noqa: E402
+    CurvatureOperator,
+    curvature_operator,
+    hutchinson_trace,
+    plot_spectral_density,
+    spectral_density,
+    top_eigenvalues,
+)
+
+
+def _half_mse(out, target):
+    return 0.5 * ((out - target) ** 2).mean()
+
+
+def _regression_data(n=40, d=5, seed=0):
+    gen = torch.Generator().manual_seed(seed)
+    X = torch.randn(n, d, generator=gen, dtype=f64) @ torch.diag(
+        torch.linspace(0.5, 2.0, d, dtype=f64)
+    )
+    y = torch.randn(n, 1, generator=gen, dtype=f64)
+    return X, y
+
+
+def _small_net(seed=0, dtype=f64, batchnorm=False):
+    torch.manual_seed(seed)
+    layers = [nn.Linear(4, 6)]
+    if batchnorm:
+        layers += [nn.BatchNorm1d(6), nn.Dropout(0.5)]
+    layers += [nn.Tanh(), nn.Linear(6, 3)]
+    return nn.Sequential(*layers).to(dtype)
+
+
+def _classification_data(n=30, seed=0, dtype=f64):
+    gen = torch.Generator().manual_seed(seed)
+    return torch.randn(n, 4, generator=gen, dtype=dtype), torch.randint(0, 3, (n,), generator=gen)
+
+
+def _functional_loss(model, criterion, X, y, names=None):
+    """The loss as a function of a list of parameters, for a dense reference."""
+    names = names or [n for n, _ in model.named_parameters()]
+    params = [dict(model.named_parameters())[n].detach() for n in names]
+
+    def loss(values):
+        out = torch.func.functional_call(model, dict(zip(names, values, strict=True)), (X,))
+        return criterion(out, y)
+
+    return loss, params
+
+
+def test_least_squares_hessian_ggn_and_fisher_are_the_closed_forms():
+    X, y = _regression_data()
+    model = nn.Linear(5, 1, bias=False).to(f64)
+    gram = X.T @ X / len(X)
+    for kind in ("hessian", "ggn"):
+        op = curvature_operator(model, _half_mse, (X, y), kind=kind)
+        torch.testing.assert_close(op.dense(), gram)
+    residual = (X @ model.weight.detach().T - y).reshape(-1)
+    fisher = (X * residual[:, None] ** 2).T @ X / len(X)
+    op = curvature_operator(model, _half_mse, (X, y), kind="fisher")
+    torch.testing.assert_close(op.dense(), fisher)
+
+
+def test_least_squares_top_eigenpairs_match_eigh():
+    X, y = _regression_data()
+    op = curvature_operator(nn.Linear(5, 1, bias=False).to(f64), _half_mse, (X, y))
+    values, vectors = torch.linalg.eigh(X.T @ X / len(X))
+    res = top_eigenvalues(op, k=3, tol=1e-10, random_state=0)
+    assert res.converged and res.n_products == op.n_products <= 5
+    np.testing.assert_allclose(res.eigenvalues, values.flip(0)[:3].numpy(), rtol=1e-10)
+    overlaps = (res.eigenvectors.T @ vectors.flip(1)[:, :3]).abs().diagonal()
+    np.testing.assert_allclose(overlaps.numpy(), 1.0, atol=1e-8)
+    assert res.time > 0 and res.n_restarts == 0
+
+
+def test_logistic_regression_hessian_is_the_weighted_gram_matrix():
+    X, _ = _regression_data(n=50, d=3, seed=1)
+    y = (X[:, :1] + 0.5 * torch.randn(50, 1, dtype=f64) > 0).to(f64)
+    torch.manual_seed(0)
+    model = nn.Linear(3, 1).to(f64)
+    p = torch.sigmoid(model(X)).detach().reshape(-1)
+    Xb = torch.cat([X, torch.ones(50, 1, dtype=f64)], dim=1)  # weight then bias
+    expected = (Xb * (p * (1 - p))[:, None]).T @ Xb / 50
+    for kind in ("hessian", "ggn"):
+        op = curvature_operator(model, nn.BCEWithLogitsLoss(), (X, y), kind=kind)
+        torch.testing.assert_close(op.dense(), expected)
+    op = curvature_operator(model, nn.BCEWithLogitsLoss(), (X, y))
+    top = top_eigenvalues(op, tol=1e-12, random_state=0).eigenvalues[0]
+    assert top == pytest.approx(torch.linalg.eigvalsh(expected)[-1].item(), rel=1e-10)
+
+
+def test_small_network_hessian_and_eigenvalues_match_the_dense_hessian():
+    model = _small_net()
+    X, y = _classification_data()
+    criterion = nn.CrossEntropyLoss()
+    loss, params = _functional_loss(model, criterion, X, y)
+    H = dense_hessian(loss, params)
+    op = curvature_operator(model, criterion, (X, y))
+    assert op.n_params == 51 and op.names == ["0.weight", "0.bias", "2.weight", "2.bias"]
+    torch.testing.assert_close(op.dense(), H)
+    spectrum = torch.linalg.eigvalsh(H).numpy()
+    by_magnitude = spectrum[np.argsort(-np.abs(spectrum))]
+    for which, expected in (("LA", spectrum[::-1]), ("SA", spectrum), ("LM", by_magnitude)):
+        res = top_eigenvalues(op, k=3, which=which, tol=1e-9, random_state=0)
+        assert res.converged
+        np.testing.assert_allclose(res.eigenvalues, expected[:3], rtol=1e-7, atol=1e-10)
+        Hy = H @ res.eigenvectors
+        torch.testing.assert_close(Hy, res.eigenvectors * torch.as_tensor(res.eigenvalues))
+
+
+def test_ggn_and_fisher_of_a_small_network_match_their_definitions():
+    model = _small_net(seed=1)
+    X, y = _classification_data(n=12, seed=1)
+    criterion = nn.CrossEntropyLoss()
+    names = [n for n, _ in model.named_parameters()]
+    params = [p.detach() for p in model.parameters()]
+
+    def outputs(*values):
+        return torch.func.functional_call(model, dict(zip(names, values, strict=True)), (X,))
+
+    J = torch.cat(
+        [j.reshape(12 * 3, -1) for j in torch.autograd.functional.jacobian(outputs, tuple(params))],
+        dim=1,
+    )
+    out = outputs(*params).detach()
+    H_out = torch.autograd.functional.hessian(
+        lambda o: criterion(o.reshape(12, 3), y), out.reshape(-1)
+    )
+    ggn = curvature_operator(model, criterion, (X, y), kind="ggn").dense()
+    torch.testing.assert_close(ggn, J.T @ H_out @ J)
+    assert torch.linalg.eigvalsh(ggn)[0] > -1e-12  # positive semi-definite
+
+    grads = []
+    for i in range(12):
+        loss, ps = _functional_loss(model, criterion, X[i : i + 1], y[i : i + 1])
+        leaves = [p.clone().requires_grad_(True) for p in ps]
+        grads.append(torch.cat([g.reshape(-1) for g in torch.autograd.grad(loss(leaves), leaves)]))
+    G = torch.stack(grads)
+    fisher = curvature_operator(model, criterion, (X, y), kind="fisher").dense()
+    torch.testing.assert_close(fisher, G.T @ G / 12)
+
+
+def test_eval_mode_is_used_and_the_model_is_left_as_it_was():
+    model = _small_net(batchnorm=True)
+    X, y = _classification_data()
+    model.train()
+    with torch.no_grad():
+        model(X)  # running statistics away from their initial values
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    op = curvature_operator(model, nn.CrossEntropyLoss(), (X, y))
+    H = op.dense()
+    assert model.training and all(m.training for m in model.modules())
+    for k, v in model.state_dict().items():
+        assert torch.equal(v, state[k]), k
+    model.eval()
+    loss, params = _functional_loss(model, nn.CrossEntropyLoss(), X, y)
+    torch.testing.assert_close(H, dense_hessian(loss, params))
+    model.train()
+    torch.manual_seed(0)
+    curvature_operator(model, nn.CrossEntropyLoss(), (X, y), train=True).matvec(
+        torch.ones(op.n_params, dtype=f64)
+    )
+    for k, v in model.state_dict().items():
+        assert torch.equal(v, state[k]), k
+    assert model.training
+
+
+def test_a_data_loader_averages_its_batches_and_a_subset_is_a_block():
+    model = _small_net(seed=2)
+    X, y = _classification_data(n=32, seed=2)
+    criterion = nn.CrossEntropyLoss()
+    full = curvature_operator(model, criterion, (X, y)).dense()
+    loader = DataLoader(TensorDataset(X, y), batch_size=20, shuffle=False)  # 20 + 12
+    torch.testing.assert_close(curvature_operator(model, criterion, loader).dense(), full)
+    ggn = curvature_operator(model, criterion, (X, y), kind="ggn").dense()
+    torch.testing.assert_close(
+        curvature_operator(model, criterion, loader, kind="ggn").dense(), ggn
+    )
+    # The last layer: by name, or as the model's own tensors.
+    block = full[-21:, -21:]
+    for chosen in (["2.weight", "2.bias"], list(model[2].parameters())):
+        sub = curvature_operator(model, criterion, (X, y), params=chosen)
+        assert sub.n_params == 21
+        torch.testing.assert_close(sub.dense(), block)
+
+
+def test_float32_operators_give_the_float64_eigenvalue():
+    X, y = _classification_data(dtype=torch.float32)
+    op32 = curvature_operator(_small_net(dtype=torch.float32), nn.CrossEntropyLoss(), (X, y))
+    op64 = curvature_operator(_small_net(), nn.CrossEntropyLoss(), (X.to(f64), y))
+    top32 = top_eigenvalues(op32, random_state=0)
+    assert op32.dtype == torch.float32 and top32.eigenvectors.dtype == torch.float32
+    top64 = top_eigenvalues(op64, tol=1e-10, random_state=0).eigenvalues[0]
+    assert top32.eigenvalues[0] == pytest.approx(top64, rel=1e-4)
+
+
+def test_restarted_lanczos_finds_a_clustered_top_of_the_spectrum():
+    n = 300
+    spectrum = np.linspace(0.0, 1.0, n)
+    spectrum[-3:] = [2.0, 1.98, 1.96]  # lambda2 / lambda1 = 0.99
+    A = _random_symmetric(n, seed=4, spectrum=spectrum)
+    op = CurvatureOperator.from_loss(_quadratic(A), [torch.zeros(n, dtype=f64)])
+    res = top_eigenvalues(op, k=3, tol=1e-8, basis_size=10, random_state=0)
+    assert res.converged and res.n_restarts > 0
+    np.testing.assert_allclose(res.eigenvalues, [2.0, 1.98, 1.96], rtol=1e-8)
+    true_residuals = (
+        A @ res.eigenvectors - res.eigenvectors * torch.as_tensor(res.eigenvalues)
+    ).norm(dim=0)
+    assert np.all(true_residuals.numpy() <= 1e-8 * res.eigenvalues * 1.01)
+    failed = top_eigenvalues(op, k=3, tol=1e-12, basis_size=5, max_restarts=1, random_state=0)
+    assert not failed.converged
+    with pytest.raises(RuntimeError, match="did not converge"):
+        top_eigenvalues(op, tol=0, basis_size=5, max_restarts=0, raise_on_failure=True)
+
+
+def test_hutchinson_trace_is_within_its_standard_error_of_the_dense_trace():
+    model = _small_net(seed=3)
+    X, y = _classification_data(seed=3)
+    op = curvature_operator(model, nn.CrossEntropyLoss(), (X, y))
+    H = op.dense()
+    res = hutchinson_trace(op, max_samples=200, tol=0.0, random_state=0)
+    assert res.n_products == 200 == len(res.samples)
+    assert abs(res.trace - H.trace().item()) <= 3 * res.std_error
+    # The standard error is the Rademacher one: sqrt(2 sum_{i != j} H_ij^2 / m).
+    off = (H**2).sum() - (H.diagonal() ** 2).sum()
+    assert res.std_error == pytest.approx(float(torch.sqrt(2 * off / 200)), rel=0.25)
+    early = hutchinson_trace(op, max_samples=500, tol=0.05, random_state=0)
+    assert early.std_error <= 0.05 * abs(early.trace) and early.n_products < 500
+
+
+def test_spectral_density_integrates_to_one_where_the_dense_spectrum_is():
+    model = _small_net(seed=4)
+    X, y = _classification_data(seed=4)
+    op = curvature_operator(model, nn.CrossEntropyLoss(), (X, y))
+    spectrum = torch.linalg.eigvalsh(op.dense()).numpy()
+    density = spectral_density(op, n_steps=25, n_runs=8, random_state=0)
+    assert density.n_products == 200 and density.nodes.shape == (8, 25)
+    np.testing.assert_allclose(density.weights.sum(axis=1), 1.0)
+    lo, hi = spectrum[0], spectrum[-1]
+    assert np.all((density.nodes >= lo - 1e-9) & (density.nodes <= hi + 1e-9))
+    sigma = 0.01 * (hi - lo)
+    grid = np.linspace(lo - 10 * sigma, hi + 10 * sigma, 20001)
+    values = density.evaluate(grid, sigma)
+    assert np.trapezoid(values, grid) == pytest.approx(1.0, abs=1e-6)
+    # Mass where the spectrum is: quadrature CDF vs the eigenvalue CDF.
+    nodes, weights = density.nodes.reshape(-1), density.weights.reshape(-1) / 8
+    for x in np.quantile(spectrum, [0.1, 0.5, 0.9]):
+        assert weights[nodes <= x].sum() == pytest.approx(np.mean(spectrum <= x), abs=0.15)
+    # Moments: Gauss quadrature is exact on polynomials, so only the probes' noise remains.
+    mean = (weights * nodes).sum()
+    assert mean == pytest.approx(spectrum.mean(), abs=0.2 * np.abs(spectrum).mean())
+    import matplotlib
+
+    matplotlib.use("Agg")
+    ax = plot_spectral_density(density)
+    assert ax.get_yscale() == "log" and len(ax.lines) == 1
+
+
+def test_arpack_method_agrees_with_the_torch_lanczos():
+    loss_fn, params = _deep_linear_problem(depth=3, init="small", seed=1)
+    ours = top_hessian_eigenvalue(loss_fn, params, random_state=0)
+    arpack = top_hessian_eigenvalue(loss_fn, params, random_state=0, method="arpack")
+    assert ours == pytest.approx(arpack, rel=1e-9)
+
+
+def test_model_level_bad_inputs_are_named():
+    model = _small_net()
+    X, y = _classification_data()
+    op = curvature_operator(model, nn.CrossEntropyLoss(), (X, y))
+    with pytest.raises(ValueError, match="kind"):
+        curvature_operator(model, nn.CrossEntropyLoss(), (X, y), kind="laplacian")
+    with pytest.raises(ValueError, match="no parameter named"):
+        curvature_operator(model, nn.CrossEntropyLoss(), (X, y), params=["nope"])
+    with pytest.raises(ValueError, match="which"):
+        top_eigenvalues(op, which="BE")
+    with pytest.raises(ValueError, match="k must"):
+        top_eigenvalues(op, k=0)
+    with pytest.raises(TypeError, match="CurvatureOperator"):
+        hutchinson_trace(np.eye(3))
+    with pytest.raises(ValueError, match="shape"):
+        op.matvec(torch.zeros(3, dtype=f64))
+    with pytest.raises(ValueError, match="per-sample"):
+        curvature_operator(
+            model,
+            lambda o, t: nn.functional.cross_entropy(o, t, reduction="sum"),
+            (X, y),
+            kind="fisher",
+        )
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
+def test_operators_run_on_cuda():
+    model = _small_net(dtype=torch.float32).cuda()
+    X, y = _classification_data(dtype=torch.float32)
+    op = curvature_operator(model, nn.CrossEntropyLoss(), (X, y))
+    res = top_eigenvalues(op, k=2, random_state=0)
+    assert res.eigenvectors.device.type == "cuda" and res.converged
+    cpu = curvature_operator(model.cpu(), nn.CrossEntropyLoss(), (X, y))
+    np.testing.assert_allclose(
+        res.eigenvalues, top_eigenvalues(cpu, k=2, random_state=0).eigenvalues, rtol=1e-4
+    )
