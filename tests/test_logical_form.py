@@ -247,6 +247,20 @@ def test_malformed_strings_raise_syntax_errors(text, fragment):
     assert fragment in str(info.value)
 
 
+def test_deeply_nested_text_is_a_syntax_error_not_a_recursion_error():
+    from sktheory.logical_form.grammar import MAX_DEPTH
+
+    def nested(depth):
+        return "union(" * depth + "all(Q5)" + ", all(Q5))" * depth
+
+    assert str(parse(nested(MAX_DEPTH - 1))) == nested(MAX_DEPTH - 1)
+    with pytest.raises(LogicalFormSyntaxError, match=f"nested deeper than {MAX_DEPTH}") as info:
+        parse(nested(100_000))
+    assert "line 1, column 606" in str(info.value)  # the 101st "("
+    # Parentheses inside quoted identifiers do not count.
+    assert parse('count(all("' + "(" * 500 + '"))').kind == "num"
+
+
 @pytest.mark.parametrize(
     "text, fragment",
     [
@@ -373,6 +387,9 @@ def test_malformed_csqa_files(tmp_path):
     (tmp_path / "wikidata_short_1.json").write_text('{"Q1": {"P1": ["Q2"]')
     with pytest.raises(ValueError, match="malformed CSQA JSON in .*wikidata_short_1.json"):
         KnowledgeGraph.from_csqa_folder(tmp_path)
+    (tmp_path / "wikidata_short_1.json").write_bytes(b'{"Q1": {"P1": ["Q\xff"]}}')
+    with pytest.raises(ValueError, match="wikidata_short_1.json is not valid UTF-8"):
+        KnowledgeGraph.from_csqa_folder(tmp_path)
     (tmp_path / "wikidata_short_1.json").write_text('{"Q1": {"P1": ["Q2"]}}')
     (tmp_path / "par_child_dict.json").write_text('{"Q5": "Q1"}')
     with pytest.raises(ValueError, match="type_members: value of 'Q5' must be a list"):
@@ -384,6 +401,9 @@ def test_bad_triples_are_refused():
         KnowledgeGraph([("a", "b")])
     with pytest.raises(ValueError, match="relation must be a non-empty string"):
         KnowledgeGraph([("a", "", "b")])
+    for bad in (None, 3, "Q1 P1 Q2", {"Q1": "P1"}):
+        with pytest.raises(TypeError, match="iterable of \\(subject, relation, object\\)"):
+            KnowledgeGraph(bad)
 
 
 def test_rdflib_constructor(kg):
@@ -567,6 +587,14 @@ def test_malformed_dialog_files(tmp_path):
     (tmp_path / "QA_0.json").write_text("[{")
     with pytest.raises(ValueError, match="malformed CSQA JSON in .*QA_0.json"):
         read_csqa(tmp_path)
+    (tmp_path / "QA_0.json").write_bytes(b'[{"utterance": "caf\xe9"}]')  # Latin-1, not UTF-8
+    with pytest.raises(ValueError, match="QA_0.json is not valid UTF-8"):
+        read_csqa(tmp_path)
+    with pytest.raises(ValueError, match="QA_0.json is not valid UTF-8"):
+        read_dialog(tmp_path / "QA_0.json")
+    for bad in (None, 7, str(tmp_path / "QA_0.json"), {"utterance": "hi"}):
+        with pytest.raises(TypeError, match="list of turn dicts"):
+            dialog_to_turns(bad)
     with pytest.raises(FileNotFoundError):
         read_csqa(tmp_path / "nothing")
     bad_count = _dialog()[6:8]

@@ -3,13 +3,16 @@ persistence and bad input."""
 
 import copy
 import pickle
+import warnings
 
 import numpy as np
 import pytest
+import torch
 from sklearn.base import clone
-from sklearn.exceptions import NotFittedError
+from sklearn.exceptions import ConvergenceWarning, NotFittedError
 from sklearn.utils import estimator_checks as ec
 
+from sktheory.base import DivergenceError, DivergenceWarning
 from sktheory.logical_form import (
     LogicalFormParser,
     PrefixState,
@@ -283,6 +286,140 @@ def test_fit_returns_self_keeps_params_and_clones(small):
     assert parser.fit(turns, answers) is parser
     assert parser.get_params() == params
     fresh = clone(parser)
-    assert fresh.kg is kg and not hasattr(fresh, "model_")
+    assert fresh.kg is kg and not hasattr(fresh, "module_")
     tags = parser.__sklearn_tags__()
     assert tags.input_tags.dict and not tags.input_tags.two_d_array
+
+
+def _params(parser):
+    return [p.detach().clone() for p in parser.module_.parameters()]
+
+
+def _same(a, b):
+    return all(torch.equal(x, y) for x, y in zip(_params(a), _params(b), strict=True))
+
+
+def test_history_and_n_iter_follow_the_training_contract(small):
+    _, turns, _, forms = small
+    parser = LogicalFormParser(**{**TINY, "max_epochs": 3, "batch_size": 16}).fit(turns, forms)
+    # 40 turns in minibatches of 16: three updates per epoch.
+    assert parser.n_iter_ == 9
+    assert [(h["iter"], h["epoch"]) for h in parser.history_] == [(3, 1), (6, 2), (9, 3)]
+    assert all(np.isfinite(h["loss"]) for h in parser.history_)
+    assert parser.diverged_ is False and isinstance(parser.module_, torch.nn.Module)
+
+
+def test_warm_start_continues_the_same_run(small):
+    _, turns, _, forms = small
+    params = {**TINY, "batch_size": 16}
+    full = LogicalFormParser(**{**params, "max_epochs": 3}).fit(turns, forms)
+    warm = LogicalFormParser(**{**params, "max_epochs": 1, "warm_start": True})
+    with pytest.warns(ConvergenceWarning):  # one epoch is too short to count as progress
+        warm.fit(turns, forms)
+    warm.set_params(max_epochs=2).fit(turns, forms)
+    assert warm.n_iter_ == full.n_iter_ == 9
+    assert [h["loss"] for h in warm.history_] == [h["loss"] for h in full.history_]
+    assert _same(warm, full)
+    # Without warm_start a second fit starts over.
+    cold = LogicalFormParser(**{**params, "max_epochs": 2}).fit(turns, forms)
+    cold.fit(turns, forms)
+    assert cold.n_iter_ == 6 and len(cold.history_) == 2
+    assert _same(cold, LogicalFormParser(**{**params, "max_epochs": 2}).fit(turns, forms))
+
+
+def test_fit_neither_uses_nor_changes_torchs_global_generator(small):
+    _, turns, _, forms = small
+    torch.manual_seed(1)
+    before = torch.get_rng_state()
+    a = LogicalFormParser(**TINY).fit(turns, forms)
+    assert torch.equal(torch.get_rng_state(), before)
+    torch.manual_seed(2)
+    b = LogicalFormParser(**TINY).fit(turns, forms)
+    assert _same(a, b)
+    assert list(a.predict(turns[:8])) == list(b.predict(turns[:8]))
+
+
+def test_sample_weight_zero_drops_and_integers_repeat(small):
+    _, turns, _, forms = small
+    turns, forms = turns[:12], forms[:12]
+    # float64, no dropout and one full batch: weighted and repeated fits share
+    # every minibatch, so they agree up to summation order.
+    params = {**TINY, "dropout": 0.0, "batch_size": 64, "dtype": "float64"}
+    w = np.ones(12)
+    w[[1, 4]] = 0
+    dropped = [i for i in range(12) if w[i] > 0]
+    a = LogicalFormParser(**params).fit(turns, forms, sample_weight=w)
+    b = LogicalFormParser(**params).fit([turns[i] for i in dropped], [forms[i] for i in dropped])
+    assert a.vocabulary_ == b.vocabulary_ and a.train_forms_ == b.train_forms_
+    assert _same(a, b)
+
+    w = np.ones(12, dtype=int)
+    w[[0, 5]] = [3, 2]
+    rows = [i for i in range(12) for _ in range(w[i])]
+    c = LogicalFormParser(**params).fit(turns, forms, sample_weight=w)
+    d = LogicalFormParser(**params).fit([turns[i] for i in rows], [forms[i] for i in rows])
+    assert c.vocabulary_ == d.vocabulary_
+    for x, y in zip(_params(c), _params(d), strict=True):
+        torch.testing.assert_close(x, y, rtol=0, atol=1e-9)
+    assert [h["loss"] for h in c.history_] == pytest.approx([h["loss"] for h in d.history_])
+    # All-ones weights are the unweighted fit.
+    e = LogicalFormParser(**params).fit(turns, forms, sample_weight=np.ones(12))
+    f = LogicalFormParser(**params).fit(turns, forms)
+    assert _same(e, f)
+    with pytest.raises(ValueError, match="non-zero"):
+        LogicalFormParser(**params).fit(turns, forms, sample_weight=np.zeros(12))
+    with pytest.raises(ValueError, match="(?i)negative"):
+        LogicalFormParser(**params).fit(turns, forms, sample_weight=-w)
+
+
+def test_huge_learning_rate_diverges_and_warn_refuses_to_predict(small):
+    _, turns, _, forms = small
+    params = {**TINY, "learning_rate": 1e2, "max_epochs": 5, "batch_size": 8}
+    with pytest.raises(DivergenceError, match="LogicalFormParser diverged.*learning_rate"):
+        LogicalFormParser(**params).fit(turns, forms)
+    # A finite blow-up: 1e4 times the loss at initialisation.
+    with pytest.raises(DivergenceError, match="more than 10000 times the reference"):
+        LogicalFormParser(**{**params, "learning_rate": 1.0}).fit(turns, forms)
+    parser = LogicalFormParser(**params, on_divergence="warn")
+    with pytest.warns(DivergenceWarning):
+        parser.fit(turns, forms)
+    assert parser.diverged_ is True
+    with pytest.raises(ValueError, match="diverged"):
+        parser.predict(turns[:2])
+
+
+def test_tiny_learning_rate_warns_no_progress_and_default_fit_is_clean(small):
+    _, turns, _, forms = small
+    # No dropout: the epoch loss then equals the loss at initialisation.
+    with pytest.warns(ConvergenceWarning, match="did not decrease"):
+        LogicalFormParser(**{**TINY, "learning_rate": 1e-9, "dropout": 0.0}).fit(turns, forms)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        parser = LogicalFormParser(**{**TINY, "max_epochs": 4}).fit(turns, forms)
+    assert parser.history_[-1]["loss"] < parser.history_[0]["loss"]
+
+
+def test_predict_runs_on_one_torch_thread(small, monkeypatch):
+    _, turns, _, forms = small
+    parser = LogicalFormParser(**TINY).fit(turns, forms)
+    seen = []
+    greedy = LogicalFormParser._greedy
+
+    def spy(self, feats):
+        seen.append(torch.get_num_threads())
+        return greedy(self, feats)
+
+    monkeypatch.setattr(LogicalFormParser, "_greedy", spy)
+    previous = torch.get_num_threads()
+    parser.predict(turns[:3])
+    assert seen == [1] and torch.get_num_threads() == previous
+
+
+@pytest.mark.slow
+def test_demo_answers_most_questions_about_an_unseen_graph():
+    from sktheory._demo import demos
+
+    row = demos()["LogicalFormParser"](random_state=0)
+    assert row["metric"] == "answer score"
+    # One seed on 64 test turns: both encoders land near 0.7-0.8.
+    assert 0.6 <= row["score"] <= 1.0 and 0.6 <= row["baseline_score"] <= 1.0

@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 __all__ = [
@@ -135,8 +135,8 @@ def read_dialog(source) -> list[dict]:
     Raises
     ------
     ValueError
-        If the JSON is malformed or the turns do not alternate user/system
-        (the message names the file and the turn index).
+        If the file is not UTF-8, the JSON is malformed or the turns do not
+        alternate user/system (the message names the file and the turn index).
     """
     name = "dialog"
     if isinstance(source, (str, os.PathLike)):
@@ -145,6 +145,8 @@ def read_dialog(source) -> list[dict]:
             source = json.loads(Path(source).read_text("utf-8"))
         except json.JSONDecodeError as exc:
             raise ValueError(f"malformed CSQA JSON in {name}: {exc}") from None
+        except UnicodeDecodeError as exc:
+            raise ValueError(f"CSQA dialog file {name} is not valid UTF-8: {exc}") from None
     if not isinstance(source, list):
         raise ValueError(
             f"malformed CSQA dialog in {name}: expected a list of turns, "
@@ -184,7 +186,20 @@ def dialog_to_turns(dialog: Sequence[Mapping]) -> tuple[list[dict], list]:
     A pair whose system reply is a clarification question (the next user turn
     is of type ``"Clarification"``) has no answer and yields no turn; it is the
     ``previous`` of the clarification turn.
+
+    Raises
+    ------
+    TypeError
+        If ``dialog`` is not a list of turn dicts (a file path goes to
+        :func:`read_dialog` or :func:`read_csqa` instead).
+    ValueError
+        If the turns are malformed (see :func:`read_dialog`).
     """
+    if isinstance(dialog, (str, bytes, os.PathLike, Mapping)) or not isinstance(dialog, Iterable):
+        raise TypeError(
+            "dialog_to_turns expects one CSQA dialog as a list of turn dicts, got "
+            f"{type(dialog).__name__}; read a file with read_dialog(path) or read_csqa(path)."
+        )
     dialog = read_dialog(list(dialog))
     pairs = [(dialog[i], dialog[i + 1]) for i in range(0, len(dialog), 2)]
     turns, answers = [], []

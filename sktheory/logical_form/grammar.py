@@ -48,8 +48,10 @@ import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
+from typing import TYPE_CHECKING
 
-import lark
+if TYPE_CHECKING:  # lark is imported on first parse, not with the package
+    import lark
 
 __all__ = [
     "KINDS",
@@ -244,10 +246,46 @@ def _format_id(identifier: str) -> str:
 # Parsing
 
 
+#: Deepest operator nesting :func:`parse` accepts; deeper text would exhaust
+#: Python's recursion limit in the recursive tree code (CSQA forms nest < 10).
+MAX_DEPTH = 100
+
+
 @lru_cache(maxsize=1)
 def _parser() -> lark.Lark:
+    import lark
+
     text = resources.files(__package__).joinpath("logical_form.lark").read_text("utf-8")
     return lark.Lark(text, parser="lalr", propagate_positions=True, maybe_placeholders=False)
+
+
+def _check_depth(text: str) -> None:
+    """Refuse text nested deeper than :data:`MAX_DEPTH`, naming where."""
+    if text.count("(") <= MAX_DEPTH:
+        return
+    depth, line, col, quoted, escaped = 0, 1, 0, False, False
+    for char in text:
+        col += 1
+        if char == "\n":
+            line, col = line + 1, 0
+        if quoted:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                quoted = False
+        elif char == '"':
+            quoted = True
+        elif char == "(":
+            depth += 1
+            if depth > MAX_DEPTH:
+                raise LogicalFormSyntaxError(
+                    f"malformed logical form at line {line}, column {col}: operators "
+                    f"nested deeper than {MAX_DEPTH} levels"
+                )
+        elif char == ")":
+            depth -= 1
 
 
 def _where(pos, path) -> str:
@@ -281,7 +319,8 @@ def parse(text: str) -> LogicalForm:
     Raises
     ------
     LogicalFormSyntaxError
-        If the text does not follow the syntax (with line and column).
+        If the text does not follow the syntax (with line and column), or
+        nests operators deeper than :data:`MAX_DEPTH` levels.
     LogicalFormTypeError
         If an operator is unknown, has the wrong number of arguments or gets an
         argument of the wrong kind (with line, column and argument position).
@@ -293,8 +332,11 @@ def parse(text: str) -> LogicalForm:
     >>> lf.kind, str(lf)
     ('num', 'count(filter(find(Q1, P17), Q6256))')
     """
+    import lark
+
     if not isinstance(text, str):
         raise LogicalFormSyntaxError(f"a logical form must be a string, got {type(text).__name__}")
+    _check_depth(text)
     try:
         tree = _parser().parse(text)
     except lark.exceptions.UnexpectedInput as exc:
@@ -318,6 +360,8 @@ def parse(text: str) -> LogicalForm:
 
 
 def _pos(tree) -> tuple[int, int] | None:
+    import lark
+
     if isinstance(tree, lark.Token):
         return (tree.line, tree.column)
     meta = tree.meta
@@ -325,6 +369,8 @@ def _pos(tree) -> tuple[int, int] | None:
 
 
 def _build(tree, expected: tuple[str, ...], path: tuple[str, ...]):
+    import lark
+
     pos = _pos(tree)
     if isinstance(tree, lark.Tree) and tree.data == "call":
         name_tok, *args = tree.children

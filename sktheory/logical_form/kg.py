@@ -48,6 +48,13 @@ class KnowledgeGraph:
     relation_labels : mapping of str to str, optional
         Labels of relations.
 
+    Raises
+    ------
+    TypeError
+        If ``triples`` is not an iterable of triples (None, a string, a dict).
+    ValueError
+        If a triple, type or label is malformed.
+
     Attributes
     ----------
     entities : frozenset of str
@@ -86,6 +93,12 @@ class KnowledgeGraph:
         self._labels: dict[str, str] = {}
         self._relation_labels: dict[str, str] = {}
         entities: set[str] = set()
+        if isinstance(triples, (str, bytes, Mapping)) or not isinstance(triples, Iterable):
+            raise TypeError(
+                "KnowledgeGraph expects an iterable of (subject, relation, object) "
+                f"string triples, got {type(triples).__name__}; load CSQA files with "
+                "KnowledgeGraph.from_csqa_folder or from_csqa_json."
+            )
         for i, triple in enumerate(triples):
             if not isinstance(triple, (tuple, list)) or len(triple) != 3:
                 raise ValueError(f"triple {i} must be (subject, relation, object), got {triple!r}")
@@ -283,8 +296,8 @@ class KnowledgeGraph:
         FileNotFoundError
             If the folder or its forward file is missing.
         ValueError
-            If a file is not valid JSON or has the wrong nesting (the message
-            names the file).
+            If a file is not UTF-8, not valid JSON or has the wrong nesting
+            (the message names the file).
         """
         folder = Path(path)
         if not folder.is_dir():
@@ -299,6 +312,10 @@ class KnowledgeGraph:
                     data = json.loads(file.read_text("utf-8"))
                 except json.JSONDecodeError as exc:
                     raise ValueError(f"malformed CSQA JSON in {file}: {exc}") from None
+                except UnicodeDecodeError as exc:
+                    raise ValueError(
+                        f"knowledge-graph file {file} is not valid UTF-8: {exc}"
+                    ) from None
                 if not isinstance(data, dict):
                     raise ValueError(
                         f"malformed CSQA JSON in {file}: expected an object at the top, "

@@ -12,17 +12,20 @@ never seen in training work.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from numbers import Integral, Real
 
 import numpy as np
 import torch
+from numpy.typing import ArrayLike
 from sklearn.base import _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils.validation import _check_sample_weight, check_is_fitted
 
-from sktheory.base import TorchEstimator, single_thread
+from sktheory.base import TorchEstimator, TrainState, Window
 
 from . import _model as M
 from .csqa import QUESTION_TYPES, answer_score, validate_turn
@@ -34,6 +37,24 @@ from .supervision import Searcher
 __all__ = ["LogicalFormParser"]
 
 _FORM_TYPES = (Op, Entity, Number, Reference)
+
+
+@dataclass
+class _Data:
+    """What a fit trains on: (features, target, teacher inputs) per usable turn."""
+
+    examples: list
+    weights: list[float]
+    batch_size: int
+    start: float  # time.perf_counter() at the start of the fit
+
+
+@dataclass
+class _State(TrainState):
+    """The network and its optimiser; the minibatch order comes from ``generator``."""
+
+    module: torch.nn.Module | None = None
+    optimizer: torch.optim.Optimizer | None = None
 
 
 class LogicalFormParser(TorchEstimator):
@@ -61,10 +82,16 @@ class LogicalFormParser(TorchEstimator):
     n_heads : int, default=4
         Attention heads; must divide ``d_model``.
     max_epochs : int, default=60
-        Passes over the training forms.
+        Passes over the training forms (epochs; each is one window of the
+        training contract, see :mod:`sktheory._training`). The whole budget
+        always runs: there is no ``tol``.
     learning_rate : float, default=2e-3
-        Adam step size.
+        Peak Adam step size: it rises linearly over the first epoch, then
+        decays as one over the square root of the epoch number (a schedule
+        that does not depend on ``max_epochs``, so ``warm_start`` continues it).
+        Gradients are clipped to norm 1.
     batch_size : int, default=32
+        Turns per minibatch (one update each).
     beam_size : int, default=1
         1 decodes greedily; larger values run a beam search.
     dropout : float, default=0.1
@@ -82,20 +109,34 @@ class LogicalFormParser(TorchEstimator):
         Words seen fewer times at fit are read as unknown.
     search_time_budget : float, default=0.5
         Seconds of weak-supervision search per training turn.
+    warm_start : bool, default=False
+        When True and the estimator is fitted, ``fit`` continues training the
+        same network, optimiser, schedule and random stream for ``max_epochs``
+        more epochs (the search runs again on the given turns; the vocabulary
+        stays). ``fit`` for ``a`` epochs then, warm, for ``b`` epochs equals
+        one fit for ``a + b`` epochs on the same data.
     random_state : int, RandomState instance or None, default=None
+        Seeds the fit's own generator (initialisation, minibatch order and
+        dropout); torch's process-wide generator is neither used nor changed.
     device : {"cpu", "cuda", "auto"}, default="cpu"
     dtype : {"float32", "float64"}, default="float32"
         float32 by default: outputs are discrete forms and the attention
         layers run about twice as fast.
     verbose : int, default=0
         Progress bar over epochs when truthy.
+    on_divergence : {"raise", "warn"}, default="raise"
+        What a diverged fit does (a non-finite epoch loss, or one above 1e4
+        times the loss at initialisation; see :mod:`sktheory._training`):
+        raise :class:`~sktheory.base.DivergenceError`, or warn
+        :class:`~sktheory.base.DivergenceWarning`, stop, and set ``diverged_``
+        (the model then refuses to predict).
 
     Attributes
     ----------
     vocabulary_ : list of str
         Encoder words (indices of the word embedding).
-    model_ : torch.nn.Module
-        The fitted network.
+    module_ : torch.nn.Module
+        The fitted network (named ``model_`` before this release).
     supervision_ : {"answers", "forms"}
         What ``y`` held.
     coverage_ : float
@@ -106,15 +147,20 @@ class LogicalFormParser(TorchEstimator):
     n_skipped_ : int
         Training turns without a usable form.
     train_forms_ : list of str or None
-        The form trained on, per training turn (None where skipped).
+        The form trained on, per training turn of nonzero weight (None where
+        skipped).
     search_seconds_ : float
         Time spent searching silver forms.
     fit_seconds_ : float
         Time of the whole fit (search included).
     history_ : list of dict
-        Mean training loss per epoch.
+        One record per epoch: ``"iter"`` (updates done so far), ``"epoch"``
+        and ``"loss"`` (the weighted mean token cross-entropy of the epoch's
+        minibatches, each before its update, with dropout).
     n_iter_ : int
-        Epochs run.
+        Parameter updates (minibatches) done, cumulative over warm starts.
+    diverged_ : bool
+        Whether the last fit diverged (possible with ``on_divergence="warn"``).
 
     See Also
     --------
@@ -148,7 +194,16 @@ class LogicalFormParser(TorchEstimator):
         "max_tokens": [Interval(Integral, 32, None, closed="left")],
         "min_word_count": [Interval(Integral, 1, None, closed="left")],
         "search_time_budget": [Interval(Real, 0, None, closed="neither")],
+        "warm_start": ["boolean"],
     }
+    _budget = "max_epochs"
+    _divergence_hint = (
+        "Lower learning_rate (the default 2e-3 suits Adam on this network), or raise batch_size."
+    )
+    _no_progress_hint = (
+        "Raise max_epochs or learning_rate, and check coverage_: few usable "
+        "training forms leave little to learn."
+    )
 
     def __init__(
         self,
@@ -166,10 +221,12 @@ class LogicalFormParser(TorchEstimator):
         max_tokens: int = 160,
         min_word_count: int = 1,
         search_time_budget: float = 0.5,
+        warm_start: bool = False,
         random_state=None,
         device: str = "cpu",
         dtype: str = "float32",
         verbose: int = 0,
+        on_divergence: str = "raise",
     ):
         self.kg = kg
         self.d_model = d_model
@@ -185,10 +242,12 @@ class LogicalFormParser(TorchEstimator):
         self.max_tokens = max_tokens
         self.min_word_count = min_word_count
         self.search_time_budget = search_time_budget
+        self.warm_start = warm_start
         self.random_state = random_state
         self.device = device
         self.dtype = dtype
         self.verbose = verbose
+        self.on_divergence = on_divergence
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -202,8 +261,8 @@ class LogicalFormParser(TorchEstimator):
         return tags
 
     def __sklearn_is_fitted__(self) -> bool:
-        # A fit that raised part-way leaves other attributes, never model_.
-        return hasattr(self, "model_")
+        # A fit that raised part-way leaves other attributes, never module_.
+        return hasattr(self, "module_")
 
     # ------------------------------------------------------------------ input
     def _check_turns(self, X) -> list:
@@ -264,7 +323,9 @@ class LogicalFormParser(TorchEstimator):
 
     # -------------------------------------------------------------------- fit
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X: Sequence[Mapping], y: Sequence) -> LogicalFormParser:
+    def fit(
+        self, X: Sequence[Mapping], y: Sequence, sample_weight: ArrayLike | None = None
+    ) -> LogicalFormParser:
         """Fit on turns and their answers (weak supervision) or logical forms.
 
         Parameters
@@ -274,18 +335,35 @@ class LogicalFormParser(TorchEstimator):
         y : sequence
             Gold answers (lists of entity ids, ints, bools): silver forms are
             searched on ``kg``. Or logical forms (strings or trees).
+        sample_weight : array-like of shape (n_turns,), default=None
+            Non-negative weight per turn. Each decoder token's cross-entropy
+            is weighted by its turn's weight and the loss of a minibatch is
+            the weighted mean over its tokens, so all-ones weights give the
+            unweighted loss. Turns of weight zero are left out entirely
+            (search, vocabulary and coverage statistics included), exactly as
+            if they had been dropped from ``X``.
 
         Returns
         -------
         self
         """
+        return self._fit(X, y, sample_weight=sample_weight)
+
+    # Training hooks of the contract (see sktheory/_training.py).
+    def _check_fit_data(self, X, y, reset: bool, sample_weight=None) -> _Data:
+        start = time.perf_counter()
         X = self._check_turns(X)
-        targets, self.supervision_ = self._check_y(X, y)
+        targets, supervision = self._check_y(X, y)
+        sw = _check_sample_weight(
+            sample_weight, np.empty((len(X), 0)), dtype=np.float64, ensure_non_negative=True
+        )
+        if np.any(sw == 0):
+            keep = np.flatnonzero(sw > 0)
+            X, targets, sw = [X[i] for i in keep], [targets[i] for i in keep], sw[keep]
         if self.d_model % self.n_heads:
             raise ValueError(f"d_model={self.d_model} must be divisible by n_heads={self.n_heads}.")
         kg = self.kg
-        start = time.perf_counter()
-        if self.supervision_ == "answers":
+        if supervision == "answers":
             if kg is None:
                 raise ValueError(
                     "fitting from answers needs the knowledge graph: set kg= (or give "
@@ -295,15 +373,16 @@ class LogicalFormParser(TorchEstimator):
             forms = [searcher.search(t, a).best for t, a in zip(X, targets, strict=True)]
         else:
             forms = targets
+        self.supervision_ = supervision
         self.search_seconds_ = time.perf_counter() - start
 
-        gen = self._init_torch()
-        self.vocabulary_ = M.Vocabulary(
-            M.count_words(X, kg, self.context), self.min_word_count
-        ).words
+        if reset:  # a warm start keeps the vocabulary the network was built for
+            self.vocabulary_ = M.Vocabulary(
+                M.count_words(X, kg, self.context), self.min_word_count
+            ).words
         vocab = self._vocab()
-        examples, used = [], []
-        for turn, lf in zip(X, forms, strict=True):
+        examples, weights, used = [], [], []
+        for turn, lf, w in zip(X, forms, sw, strict=True):
             ex = None
             if lf is not None:
                 feats = M.featurize(turn, kg, vocab, self.context, self.max_tokens)
@@ -314,6 +393,7 @@ class LogicalFormParser(TorchEstimator):
                         ex = (feats, target, teach)
             if ex is not None:
                 examples.append(ex)
+                weights.append(float(w))
             used.append(str(lf) if ex is not None else None)
         self.train_forms_ = used
         self.n_skipped_ = sum(u is None for u in used)
@@ -324,43 +404,74 @@ class LogicalFormParser(TorchEstimator):
                 "no training turn has a usable logical form (the search found none, or "
                 "the given forms use symbols that are not among the turns' candidates)."
             )
+        return _Data(examples, weights, min(self.batch_size, len(examples)), start)
 
-        torch_dtype = self._torch_dtype
-        model = M.Seq2Seq(
-            len(vocab), self.d_model, self.n_layers, self.n_heads, self.max_tokens, self.max_length
-        ).to(dtype=torch_dtype)
-        model.reset(gen)
-        model.to(self.device_)
-        opt = torch.optim.Adam(model.parameters(), lr=self.learning_rate)
-        n, bs = len(examples), min(self.batch_size, len(examples))
+    def _init_state(self, data: _Data, generator: torch.Generator) -> _State:
+        # Building the layers draws their default initialisation from torch's
+        # process-wide generator; fork it so a fit neither uses nor changes it,
+        # then initialise every parameter from the fit's own generator.
+        with torch.random.fork_rng(devices=[]):
+            module = M.Seq2Seq(
+                len(self.vocabulary_),
+                self.d_model,
+                self.n_layers,
+                self.n_heads,
+                self.max_tokens,
+                self.max_length,
+            ).to(dtype=self._torch_dtype)
+        module.reset(generator)
+        module.to(self.device_)
+        optimizer = torch.optim.Adam(module.parameters(), lr=self.learning_rate)
+        return _State(generator=generator, module=module, optimizer=optimizer)
+
+    def _initial_loss(self, state: _State, data: _Data) -> float:
+        # Loss of the whole training set before any update, without dropout.
+        total = weight = 0.0
+        with torch.no_grad():
+            for b in range(0, len(data.examples), data.batch_size):
+                batch = data.examples[b : b + data.batch_size]
+                w = data.weights[b : b + data.batch_size]
+                loss, mass = self._batch_loss(state.module, batch, w, None)
+                total += float(loss) * mass
+                weight += mass
+        return total / weight
+
+    def _run_window(self, state: _State, data: _Data, n_updates: int | None) -> Window:
+        # One epoch: shuffled minibatches from the fit's generator.
+        module, opt = state.module, state.optimizer
+        n, bs = len(data.examples), data.batch_size
         n_batches = -(-n // bs)
-        total_steps = self.max_epochs * n_batches
-        sched = torch.optim.lr_scheduler.LambdaLR(
-            opt, lambda s: min(1.0, (s + 1) / max(1, n_batches)) * max(0.05, 1 - s / total_steps)
-        )
+        module.train()
+        order = torch.randperm(n, generator=state.generator).tolist()
+        total = weight = 0.0
+        done = 0
+        for b in range(n_batches):
+            rows = order[b * bs : (b + 1) * bs]
+            batch = [data.examples[i] for i in rows]
+            loss, mass = self._batch_loss(
+                module, batch, [data.weights[i] for i in rows], state.generator
+            )
+            value = float(loss.detach())
+            if not math.isfinite(value):
+                module.eval()
+                return Window(value, done)
+            factor = _lr_factor(state.n_iter + done, n_batches)
+            for group in opt.param_groups:
+                group["lr"] = self.learning_rate * factor
+            opt.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(module.parameters(), 1.0)
+            opt.step()
+            total += value * mass
+            weight += mass
+            done += 1
+        module.eval()
+        return Window(total / weight, done)
 
-        def epoch(_):
-            model.train()
-            order = torch.randperm(n, generator=gen).tolist()
-            total = 0.0
-            for b in range(n_batches):
-                batch = [examples[i] for i in order[b * bs : (b + 1) * bs]]
-                loss = self._batch_loss(model, batch, gen)
-                opt.zero_grad()
-                loss.backward()
-                torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-                opt.step()
-                sched.step()
-                total += float(loss.detach()) * len(batch)
-            return total / n
-
-        # A model this small gains nothing from intra-op threads (see single_thread).
-        with single_thread(self.device_):
-            self._run_loop(epoch, self.max_epochs, desc="LogicalFormParser epochs")
-        model.eval()
-        self.model_ = model
-        self.fit_seconds_ = time.perf_counter() - start
-        return self
+    def _finalize(self, state: _State, data: _Data) -> None:
+        state.module.eval()
+        self.module_ = state.module
+        self.fit_seconds_ = time.perf_counter() - data.start
 
     def _vocab(self) -> M.Vocabulary:
         vocab = M.Vocabulary.__new__(M.Vocabulary)
@@ -391,7 +502,12 @@ class LogicalFormParser(TorchEstimator):
         dev = self.device_
         return [t.to(dev) for t in (word, field, obj, pad, cand_pos, cand_pad)]
 
-    def _batch_loss(self, model, batch, gen):
+    def _batch_loss(self, model, batch, weights, gen) -> tuple[torch.Tensor, float]:
+        """Weighted mean token cross-entropy of a minibatch, and its total weight.
+
+        Each target token counts with its turn's weight. ``gen`` draws the
+        embedding dropout; None (the loss at initialisation) drops nothing.
+        """
         feats_list = [f for f, _, _ in batch]
         word, field, obj, pad, cand_pos, cand_pad = self._encoder_batch(feats_list)
         b, t = len(batch), max(len(tg) for _, tg, _ in batch)
@@ -413,7 +529,7 @@ class LogicalFormParser(TorchEstimator):
         masks[gold < 0] = True  # padded steps: any mask, ignored by the loss
         dev, dt = self.device_, self._torch_dtype
         enc_drop = dec_drop = None
-        if self.dropout > 0:
+        if self.dropout > 0 and gen is not None:
             keep = 1.0 - self.dropout
             enc_drop = (torch.rand(word.shape, generator=gen) < keep).to(dt)[..., None] / keep
             dec_drop = (torch.rand(classes.shape, generator=gen) < keep).to(dt)[..., None] / keep
@@ -430,9 +546,12 @@ class LogicalFormParser(TorchEstimator):
             dec_drop,
         )
         scores = scores.masked_fill(~masks.to(dev), -1e9)
-        return torch.nn.functional.cross_entropy(
-            scores.reshape(-1, n_out), gold.to(dev).reshape(-1), ignore_index=-100
-        )
+        token_loss = torch.nn.functional.cross_entropy(
+            scores.reshape(-1, n_out), gold.to(dev).reshape(-1), ignore_index=-100, reduction="none"
+        ).reshape(b, t)
+        w = torch.tensor(weights, dtype=dt, device=dev)[:, None] * (gold >= 0).to(dev, dt)
+        mass = w.sum()
+        return (token_loss * w).sum() / mass, float(mass)
 
     # ---------------------------------------------------------------- predict
     def predict(self, X: Sequence[Mapping], kg: KnowledgeGraph | None = None) -> np.ndarray:
@@ -452,15 +571,23 @@ class LogicalFormParser(TorchEstimator):
         Returns
         -------
         ndarray of object, shape (n_turns,)
+
+        Raises
+        ------
+        ValueError
+            If the fit diverged (``diverged_`` is True).
         """
         check_is_fitted(self)
+        # Forms are strings, so only the diverged_ half of the check applies.
+        self._finite_output(np.zeros(0))
         X = self._check_turns(X)
         kg = self.kg if kg is None else kg
         vocab = self._vocab()
         feats = [M.featurize(t, kg, vocab, self.context, self.max_tokens) for t in X]
         out = np.empty(len(X), dtype=object)
         step = 64
-        with torch.no_grad():
+        # One torch thread, as in fit: decoding is many tiny steps.
+        with self._torch_context(), torch.no_grad():
             for s in range(0, len(X), step):
                 chunk = feats[s : s + step]
                 if self.beam_size > 1:
@@ -472,7 +599,7 @@ class LogicalFormParser(TorchEstimator):
         return out
 
     def _greedy(self, feats_list) -> list:
-        model = self.model_
+        model = self.module_
         word, field, obj, pad, cand_pos, cand_pad = self._encoder_batch(feats_list)
         memory = model.encode(word, field, obj, pad)
         b = len(feats_list)
@@ -512,7 +639,7 @@ class LogicalFormParser(TorchEstimator):
         return scores[:, -1].float()
 
     def _beam(self, feats):
-        model = self.model_
+        model = self.module_
         word, field, obj, pad, cand_pos, cand_pad = self._encoder_batch([feats])
         memory = model.encode(word, field, obj, pad)
         start = M.DecodeState(feats.min_len, self.max_length)
@@ -572,8 +699,8 @@ class LogicalFormParser(TorchEstimator):
         if teach is None:
             return -float("inf")
         cls, ptr, knd, msk = teach
-        model = self.model_
-        with torch.no_grad():
+        model = self.module_
+        with self._torch_context(), torch.no_grad():
             word, field, obj, pad, cand_pos, cand_pad = self._encoder_batch([feats])
             memory = model.encode(word, field, obj, pad)
             dev = self.device_
@@ -649,24 +776,13 @@ class LogicalFormParser(TorchEstimator):
         report["overall"] = {"n": len(scores), "score": float(np.mean(scores))}
         return report
 
-    # ------------------------------------------------------------------- demo
-    @classmethod
-    def _demo(cls, random_state: int = 0) -> dict:
-        """Fit from answers on one generated graph, score on turns about another."""
-        from .generator import make_dataset
 
-        kg, turns, answers, _ = make_dataset(20, n_entities=300, random_state=random_state)
-        kg_test, t_test, a_test, _ = make_dataset(8, n_entities=300, random_state=random_state + 1)
-        params = dict(kg=kg, max_epochs=30, random_state=random_state)
-        model = cls(**params).fit(turns, answers)
-        base = cls(context="utterance", **params).fit(turns, answers)
-        return {
-            "task": "CSQA-style QA on an unseen graph",
-            "metric": "answer score",
-            "score": model.score(t_test, a_test, kg=kg_test),
-            "baseline": "utterance-only encoder",
-            "baseline_score": base.score(t_test, a_test, kg=kg_test),
-        }
+def _lr_factor(step: int, n_batches: int) -> float:
+    """Step-size multiplier: linear warm-up over the first epoch, then decay as
+    one over the square root of the epoch. It depends on the step alone, not on
+    ``max_epochs``, so a warm-started fit continues the same schedule."""
+    epoch = (step + 1) / max(1, n_batches)
+    return min(1.0, epoch) / math.sqrt(max(1.0, epoch))
 
 
 def _plain_answer(v):
