@@ -289,3 +289,35 @@ def test_two_timescale_fits_scaled_targets_as_well_as_unit_ones(scale):
     unit = net.fit(X, y).score(Xt, yt)
     assert unit > 0.8
     assert net.fit(X, scale * y).score(Xt, scale * yt) > unit - 0.05
+
+
+# ------------------------------------------------------------- the parser
+def _parser_data():
+    from sktheory.logical_form import make_dataset
+
+    kg, turns, _, forms = make_dataset(5, n_entities=150, random_state=0)
+    return kg, turns, [str(f) for f in forms]
+
+
+_PARSER = dict(d_model=16, n_layers=1, n_heads=2, random_state=0)
+
+
+@pytest.mark.parametrize("learning_rate, match", [(1.0, "more than 10000 times"), (1e2, "nan")])
+def test_parser_blow_up_raises(learning_rate, match):
+    from sktheory.logical_form import LogicalFormParser
+
+    kg, turns, forms = _parser_data()
+    est = LogicalFormParser(
+        kg=kg, max_epochs=5, batch_size=8, learning_rate=learning_rate, **_PARSER
+    )
+    with pytest.raises(DivergenceError, match=match):
+        est.fit(turns, forms)
+
+
+def test_parser_no_progress_warns_convergence():
+    from sktheory.logical_form import LogicalFormParser
+
+    kg, turns, forms = _parser_data()
+    est = LogicalFormParser(kg=kg, max_epochs=2, learning_rate=1e-9, dropout=0.0, **_PARSER)
+    with pytest.warns(ConvergenceWarning, match="did not decrease"):
+        est.fit(turns, forms)
