@@ -11,7 +11,6 @@ from typing import Any
 import numpy as np
 import torch
 from sklearn.base import DensityMixin, _fit_context
-from sklearn.cluster import KMeans
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
@@ -606,6 +605,9 @@ class DiffusionOptimizer(DensityMixin, TorchEstimator):
                 )
             # A farthest-point start makes k-means deterministic and blind to the
             # rows' order, so weights act exactly as repeated rows.
+            # sklearn.cluster is slow to import and only this path needs it.
+            from sklearn.cluster import KMeans
+
             km = KMeans(n_clusters=k, init=_farthest_points(X, sw, k), n_init=1, tol=0.0)
             km.fit(X, sample_weight=sw)
             means = km.cluster_centers_
