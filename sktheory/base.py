@@ -481,21 +481,21 @@ class TorchEstimator(BaseEstimator):
         else:
             raise DivergenceError(message)
 
-    def _finite_output(self, output: np.ndarray) -> np.ndarray:
-        """Return ``output`` if the model converged and it is finite, else raise.
-
-        A model that diverged (``diverged_`` is True, possible with
-        ``on_divergence="warn"``) refuses to predict: its parameters are
-        meaningless even where they are still finite.
-        """
-        name = type(self).__name__
+    def _check_not_diverged(self) -> None:
+        """Raise if the fit diverged (``diverged_`` is True, possible with
+        ``on_divergence="warn"``): its parameters are meaningless even where
+        they are still finite, so the model refuses to predict."""
         if getattr(self, "diverged_", False):
             raise ValueError(
-                f"This {name} diverged during fit (diverged_ is True), so its "
-                "predictions are not meaningful; refit with a lower learning rate."
+                f"This {type(self).__name__} diverged during fit (diverged_ is True), so "
+                "its predictions are not meaningful; refit with a lower learning rate."
             )
+
+    def _finite_output(self, output: np.ndarray) -> np.ndarray:
+        """Return ``output`` if the model did not diverge and it is finite, else raise."""
+        self._check_not_diverged()
         if not np.all(np.isfinite(output)):
-            raise ValueError(f"{name} produced non-finite predictions.")
+            raise ValueError(f"{type(self).__name__} produced non-finite predictions.")
         return output
 
     # ------------------------------------------------------------- persistence

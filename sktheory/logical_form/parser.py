@@ -578,8 +578,7 @@ class LogicalFormParser(TorchEstimator):
             If the fit diverged (``diverged_`` is True).
         """
         check_is_fitted(self)
-        # Forms are strings, so only the diverged_ half of the check applies.
-        self._finite_output(np.zeros(0))
+        self._check_not_diverged()
         X = self._check_turns(X)
         kg = self.kg if kg is None else kg
         vocab = self._vocab()
