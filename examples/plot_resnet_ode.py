@@ -1,16 +1,21 @@
 """Deep residual networks as neural ODEs: scaling, regularity and generalisation.
 
-Three figures at CPU size:
+Four panels at CPU size:
 
 1. At initialisation, ``||h_L - h_0|| / ||h_0||`` against depth for i.i.d.
-   weights with ``beta`` in {1/4, 1/2, 1} (explosion, non-trivial, identity)
-   and for smooth (RBF Gaussian-process) weights with ``beta = 1``
-   ("Scaling ResNets in the large-depth regime").
-2. After training from the ICLR 2024 start (``V_k = 0``, ``W_k = W`` shared,
-   learning rate proportional to ``L``), ``max_k ||Z_{k+1} - Z_k||_F`` against
-   depth: a slope of about -1 in log-log ("Implicit regularization of deep
-   residual networks towards neural ODEs").
-3. The successive-difference penalty ``lambda ||(Z_{k+1} - Z_k)_k||_F``: its
+   weights with ``beta`` in {1/4, 1/2, 1} (explosion, non-trivial, identity),
+   for smooth (RBF Gaussian-process) weights with ``beta = 1``, and for
+   fractional-Gaussian-noise weights with ``H = 0.8`` at ``beta = 1/2`` and
+   ``beta = H`` ("Scaling ResNets in the large-depth regime").
+2. The regime map: the slope of ``log ratio`` in ``log L`` over a grid of
+   ``beta`` and ``H`` (:func:`sktheory.resnet_ode.regime_map`), positive where
+   the network explodes, negative where it collapses to the identity.
+3. The ICLR 2024 reference's synthetic setting (no embedding or readout,
+   ``V_k = 0``, ``W_k`` one Gaussian matrix, full-batch GD, 50 steps at
+   ``lr = 0.01 L``): ``L max_k ||V_{k+1} - V_k||_F`` and the final loss
+   against depth, both flat ("Implicit regularization of deep residual
+   networks towards neural ODEs").
+4. The successive-difference penalty ``lambda ||(Z_{k+1} - Z_k)_k||_F``: its
    effect on the Lipschitz-in-depth constant and on the test-train gap
    ("Generalization bounds for neural ODEs and deep residual networks").
 
@@ -35,15 +40,23 @@ from sktheory.datasets import (
     make_resnet_ode_random_targets,
     make_resnet_ode_teacher,
 )
+from sktheory.resnet_ode import regime_map
 
 
 def scaling_at_init(depths, seeds, width=16):
     """Mean output ratio at init for each (init, beta) setting and depth."""
     X, y = make_resnet_ode_random_targets(32, 8, 1, random_state=0)
-    settings = [("iid", 0.25), ("iid", 0.5), ("iid", 1.0), ("smooth", 1.0)]
+    settings = [
+        ("iid", 0.25, 0.5),
+        ("iid", 0.5, 0.5),
+        ("iid", 1.0, 0.5),
+        ("smooth", 1.0, 0.5),
+        ("fbm", 0.5, 0.8),
+        ("fbm", 0.8, 0.8),
+    ]
     out = {}
-    for init, beta in settings:
-        out[(init, beta)] = [
+    for init, beta, hurst in settings:
+        out[(init, beta, hurst)] = [
             np.mean(
                 [
                     ResNetODERegressor(
@@ -51,6 +64,7 @@ def scaling_at_init(depths, seeds, width=16):
                         width=width,
                         hidden_width=width,
                         init=init,
+                        hurst=hurst,
                         scaling_exponent=beta,
                         max_epochs=0,
                         random_state=s,
@@ -65,19 +79,20 @@ def scaling_at_init(depths, seeds, width=16):
     return out
 
 
-def regularity_after_training(depths, epochs):
-    """max_k ||Z_{k+1} - Z_k|| after training from the ICLR init, per depth."""
-    X, Y = make_resnet_ode_random_targets(50, 16, 16, random_state=0)
+def iclr_setting(depths, epochs=50):
+    """The ICLR 2024 reference's synthetic experiment at each depth."""
+    X, Y = make_resnet_ode_random_targets(100, 16, 16, random_state=0)
     rows = []
     for L in depths:
         est = ResNetODERegressor(
             depth=L,
-            width=16,
             hidden_width=32,
             activation="gelu",
             init="zero_v",
+            embedding="identity",
+            fan_in_scaling=False,
             optimizer="sgd",
-            learning_rate=0.05,
+            learning_rate=0.01,
             scale_lr_with_depth=True,
             max_epochs=epochs,
             random_state=0,
@@ -86,8 +101,9 @@ def regularity_after_training(depths, epochs):
         rows.append(
             {
                 "depth": L,
-                "V": reg["V"]["max_diff"],
-                "W": reg["W"]["max_diff"],
+                "V": reg["V"]["max_diff_times_depth"],
+                "W": reg["W"]["max_diff_times_depth"],
+                "max_norm_V": reg["V"]["max_norm"],
                 "loss_start": est.history_[0]["loss"],
                 "loss_end": est.history_[-1]["loss"],
             }
@@ -136,33 +152,39 @@ def main(argv: Sequence[str] | None = None) -> dict:
     if args.smoke:
         init_depths, seeds = [4, 16, 64], [0]
         train_depths, epochs = [8, 32], 20
+        betas, hursts, map_depths = [0.25, 0.5, 1.0], [0.3, 0.7], (8, 32)
         lambdas, pen_depth, pen_epochs, n_train = [0.0, 0.1], 16, 30, 60
     else:
         init_depths, seeds = [4, 16, 64, 256, 1024], [0, 1, 2]
-        # lr = 0.05 L diverged at depth 512 (loss NaN at epoch 9); stay below it.
-        train_depths, epochs = [8, 16, 32, 64], 100
+        train_depths, epochs = [16, 64, 256, 1024], 50
+        betas = np.round(np.arange(0.2, 1.21, 0.1), 2)
+        hursts, map_depths = np.round(np.arange(0.1, 0.91, 0.1), 2), (16, 64, 256)
         lambdas, pen_depth, pen_epochs, n_train = [0.0, 0.01, 0.1, 1.0], 100, 300, 100
 
     ratios = scaling_at_init(init_depths, seeds)
     print("||h_L - h_0|| / ||h_0|| at init:")
-    for (init, beta), values in ratios.items():
+    for (init, beta, hurst), values in ratios.items():
         cells = ", ".join(f"L={L}: {v:.3g}" for L, v in zip(init_depths, values, strict=True))
-        print(f"  {init:6s} beta={beta:<4}  {cells}")
+        print(f"  {init:6s} H={hurst} beta={beta:<4}  {cells}")
 
-    reg = regularity_after_training(train_depths, epochs)
+    rmap = regime_map(betas, hursts, map_depths, random_state=0)
+    print(f"regime map (slope of log ratio in log L, depths {list(map_depths)}):")
+    for j, hurst in enumerate(rmap.hursts):
+        cells = " ".join(f"{v:+.2f}" for v in rmap.slope[:, j])
+        print(f"  H={hurst:.2f}: {cells}  (betas {rmap.betas.tolist()})")
+
+    reg = iclr_setting(train_depths, epochs)
+    print(f"ICLR 2024 setting (V=0, W tied, GD {epochs} steps at lr = 0.01 L):")
+    for r in reg:
+        print(
+            f"  L={r['depth']:5d}  L*max||dV||={r['V']:.3g}  L*max||dW||={r['W']:.3g}  "
+            f"max||V_k||={r['max_norm_V']:.3g}  loss {r['loss_start']:.4g} -> {r['loss_end']:.4g}"
+        )
     slopes = {
         fam: float(np.polyfit(np.log(train_depths), np.log([r[fam] for r in reg]), 1)[0])
         for fam in ("V", "W")
     }
-    print("after training from V=0, W tied (lr = 0.05 L):")
-    for r in reg:
-        print(
-            f"  L={r['depth']:4d}  max||dV||={r['V']:.3g}  max||dW||={r['W']:.3g}  "
-            f"loss {r['loss_start']:.3g} -> {r['loss_end']:.3g}"
-        )
-    print(
-        f"  log-log slopes: V {slopes['V']:.2f}, W {slopes['W']:.2f} (theory: O(1/L), slope <= -1)"
-    )
+    print(f"  log-log slopes of L*max||dZ||: V {slopes['V']:.3f}, W {slopes['W']:.3f} (flat: 0)")
 
     pen = penalty_effect(lambdas, pen_depth, pen_epochs, n_train)
     print(f"regularity penalty (depth {pen_depth}, {n_train} training samples):")
@@ -173,21 +195,34 @@ def main(argv: Sequence[str] | None = None) -> dict:
             f"L*max||dZ|| {r['lipschitz']:.3g}"
         )
 
-    fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
-    for (init, beta), values in ratios.items():
-        axes[0].loglog(init_depths, values, "o-", label=f"{init}, beta={beta}")
+    fig, axes = plt.subplots(1, 4, figsize=(20, 4.2))
+    for (init, beta, hurst), values in ratios.items():
+        label = f"{init}, beta={beta}" + (f", H={hurst}" if init == "fbm" else "")
+        axes[0].loglog(init_depths, values, "o-", label=label)
     axes[0].set(xlabel="depth L", ylabel="||h_L - h_0|| / ||h_0||", title="At initialisation")
-    axes[0].legend()
-    for fam in ("V", "W"):
-        axes[1].loglog(train_depths, [r[fam] for r in reg], "o-", label=f"{fam}")
-    ref = np.array(train_depths, dtype=float)
-    axes[1].loglog(ref, reg[0]["W"] * ref[0] / ref, "k--", label="1/L")
-    axes[1].set(
-        xlabel="depth L",
-        ylabel="max_k ||Z_{k+1} - Z_k||_F",
-        title="After training (ICLR init)",
+    axes[0].legend(fontsize=7)
+    lim = float(np.nanmax(np.abs(np.clip(rmap.slope, -2, 2))))
+    image = axes[1].imshow(
+        np.clip(rmap.slope, -2, 2).T,
+        origin="lower",
+        aspect="auto",
+        cmap="RdBu_r",
+        vmin=-lim,
+        vmax=lim,
+        extent=[rmap.betas[0], rmap.betas[-1], rmap.hursts[0], rmap.hursts[-1]],
     )
-    axes[1].legend()
+    fig.colorbar(image, ax=axes[1], label="slope of log ratio in log L")
+    axes[1].set(
+        xlabel="beta",
+        ylabel="Hurst index H",
+        title="Regime map (red: explodes, blue: identity)",
+    )
+    for fam, marker in (("V", "o-"), ("W", "s--")):
+        axes[2].loglog(train_depths, [r[fam] for r in reg], marker, label=f"L max||d{fam}||")
+    axes[2].loglog(train_depths, [r["loss_end"] for r in reg], "k^:", label="final loss")
+    axes[2].set(xlabel="depth L", title="ICLR 2024 setting, after 50 GD steps")
+    axes[2].legend()
+    axes = [axes[0], axes[1], axes[3]]
     lam_axis = [max(r["lambda"], 1e-3) for r in pen]
     axes[2].semilogx(lam_axis, [r["gap"] for r in pen], "o-", label="test - train MSE")
     axes[2].semilogx(lam_axis, [r["train_mse"] for r in pen], "s--", label="train MSE")
@@ -198,7 +233,13 @@ def main(argv: Sequence[str] | None = None) -> dict:
     fig.savefig(path, dpi=110)
     plt.close(fig)
     print(f"wrote {path}")
-    return {"ratios": ratios, "regularity": reg, "slopes": slopes, "penalty": pen}
+    return {
+        "ratios": ratios,
+        "regime_map": rmap,
+        "regularity": reg,
+        "slopes": slopes,
+        "penalty": pen,
+    }
 
 
 if __name__ == "__main__":

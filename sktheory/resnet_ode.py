@@ -51,7 +51,10 @@ from sktheory.base import TorchEstimator, resolve_device
 __all__ = [
     "ResNetODEClassifier",
     "ResNetODERegressor",
+    "RegimeMap",
     "depth_process",
+    "fgn_autocovariance",
+    "regime_map",
 ]
 
 _ACTIVATIONS = {
@@ -70,17 +73,61 @@ _INITIAL_ROWS = 2048
 # --------------------------------------------------------------------------
 # Weight processes in depth
 # --------------------------------------------------------------------------
-def _depth_covariance(kind: str, depth: int, bandwidth: float, hurst: float) -> np.ndarray:
-    """Covariance in depth of one weight entry, on the grid ``t_k = k / L``."""
-    if kind == "smooth":
-        # Gaussian process with an RBF kernel in k / L (NeurIPS 2023 paper).
-        t = np.arange(depth) / depth
-        return np.exp(-((t[:, None] - t[None, :]) ** 2) / (2.0 * bandwidth**2))
-    # Fractional Brownian motion B^H at t_k = (k + 1) / L (scaling paper): its
-    # increments between layers have standard deviation L^-H.
-    t = np.arange(1, depth + 1) / depth
+def _rbf_covariance(depth: int, bandwidth: float) -> np.ndarray:
+    """RBF covariance in depth of one weight entry, on the grid ``t_k = k / L``
+    (the NeurIPS 2023 paper's initialisation)."""
+    t = np.arange(depth) / depth
+    return np.exp(-((t[:, None] - t[None, :]) ** 2) / (2.0 * bandwidth**2))
+
+
+def fgn_autocovariance(lags: Any, hurst: float) -> np.ndarray:
+    """Autocovariance of unit-variance fractional Gaussian noise.
+
+    ``gamma(k) = (|k + 1|^(2H) - 2 |k|^(2H) + |k - 1|^(2H)) / 2``: the
+    covariance of two increments of fractional Brownian motion ``k`` steps
+    apart, with unit steps. ``gamma(0) = 1``; for ``H = 1/2`` it vanishes at
+    every other lag (independent noise).
+
+    Parameters
+    ----------
+    lags : array-like of int
+    hurst : float
+        Hurst index in (0, 1).
+
+    Returns
+    -------
+    ndarray of float, the shape of ``lags``.
+
+    Examples
+    --------
+    >>> fgn_autocovariance([0, 1, 2], 0.5).tolist()
+    [1.0, 0.0, 0.0]
+    """
+    k = np.abs(np.asarray(lags, dtype=np.float64))
     h2 = 2.0 * hurst
-    return 0.5 * (t[:, None] ** h2 + t[None, :] ** h2 - np.abs(t[:, None] - t[None, :]) ** h2)
+    return 0.5 * ((k + 1) ** h2 - 2.0 * k**h2 + np.abs(k - 1) ** h2)
+
+
+def _fgn(depth: int, size: int, hurst: float, generator: torch.Generator | None) -> torch.Tensor:
+    """``size`` independent fGn sequences of length ``depth``, shape ``(depth, size)``.
+
+    Davies and Harte's exact sampler: the Toeplitz covariance of ``depth``
+    noise values is embedded in a circulant one of size ``2 depth``, which the
+    FFT diagonalises; its eigenvalues are non-negative for every ``H`` in
+    (0, 1), so the draw is exact (not an approximation) in ``O(L log L)``.
+    """
+    m = 2 * depth
+    row = fgn_autocovariance(np.r_[np.arange(depth + 1), np.arange(depth - 1, 0, -1)], hurst)
+    eig = np.fft.fft(row).real
+    if eig.min() < -1e-8 * eig.max():  # cannot happen for fGn; guards a future kernel
+        raise ValueError("The circulant embedding of the fGn covariance is not positive.")
+    scale = torch.tensor(np.sqrt(np.clip(eig, 0.0, None) / m), dtype=torch.float64)
+    # With xi complex Gaussian (independent N(0, 1) real and imaginary parts),
+    # the real part of FFT(sqrt(eig / m) xi) has exactly the circulant covariance.
+    re = torch.randn(m, size, generator=generator, dtype=torch.float64)
+    im = torch.randn(m, size, generator=generator, dtype=torch.float64)
+    z = torch.fft.fft(scale[:, None] * torch.complex(re, im), dim=0).real
+    return z[:depth].contiguous()
 
 
 def depth_process(
@@ -103,8 +150,13 @@ def depth_process(
         ``"iid"``: independent standard Gaussian entries across layers.
         ``"smooth"``: a Gaussian process with the RBF kernel
         ``exp(-(s - t)^2 / (2 bandwidth^2))`` (unit marginal variance).
-        ``"fbm"``: a fractional Brownian motion with Hurst index ``hurst``
-        sampled at ``(k + 1) / L`` (marginal variance ``((k + 1) / L)^(2H)``).
+        ``"fbm"``: fractional Gaussian noise with Hurst index ``hurst`` along
+        depth, the unit-variance increments of a fractional Brownian motion
+        (the scaling paper's weights): every entry has variance 1 and
+        ``Cov(Z_k, Z_{k+j}) = gamma(j)`` of :func:`fgn_autocovariance`.
+        ``hurst=0.5`` is the i.i.d. case (the same draws as ``"iid"``);
+        ``H > 1/2`` correlates neighbouring layers, ``H < 1/2`` anti-correlates
+        them. Drawn exactly (Davies-Harte).
         ``"tied"``: one standard Gaussian matrix repeated in every layer.
         ``"zero"``: zeros.
     depth : int
@@ -139,9 +191,16 @@ def depth_process(
     if kind == "tied":
         one = torch.randn(*shape, generator=generator, dtype=f64)
         return one.expand(depth, *shape).clone()
-    if kind not in ("smooth", "fbm"):
+    if kind == "fbm":
+        if not 0.0 < hurst < 1.0:
+            raise ValueError(f"hurst must lie in (0, 1), got {hurst!r}.")
+        if hurst == 0.5:
+            # fGn with H = 1/2 is i.i.d. noise: the same draws as "iid".
+            return torch.randn(depth, *shape, generator=generator, dtype=f64)
+        return _fgn(depth, size, hurst, generator).reshape(depth, *shape)
+    if kind != "smooth":
         raise ValueError(f"Unknown depth process {kind!r}.")
-    cov = _depth_covariance(kind, depth, bandwidth, hurst)
+    cov = _rbf_covariance(depth, bandwidth)
     # A symmetric square root through eigh: the RBF covariance is numerically
     # singular at large depth, where a Cholesky factorisation fails.
     eigval, eigvec = np.linalg.eigh(cov)
@@ -161,7 +220,10 @@ class _ResNetODEModule(nn.Module):
     ``r_k(h) = V_k sigma(W_k h / sqrt(q)) / sqrt(m)`` (residual ``"v_sigma_w"``)
     or ``V_k sigma(h) / sqrt(q)`` (residual ``"v_sigma"``). The ``1 / sqrt(fan in)``
     factors sit in the forward pass (as in the ICLR 2024 paper), so the stored
-    weights have unit-variance entries at initialisation.
+    weights have unit-variance entries at initialisation; ``fan_in_scaling=False``
+    drops them (the ICLR 2024 reference's synthetic experiment). With
+    ``embedding="identity"`` there is no ``A``, ``B`` or ``b``: ``h_0 = x``,
+    the state has ``q = d`` coordinates and the output is ``h_L`` itself.
     """
 
     def __init__(
@@ -181,8 +243,13 @@ class _ResNetODEModule(nn.Module):
         regularity_penalty: float,
         generator: torch.Generator,
         dtype: torch.dtype = torch.float64,
+        embedding: str = "linear",
+        fan_in_scaling: bool = True,
     ) -> None:
         super().__init__()
+        if embedding == "identity":
+            width = n_features
+        self.embedding, self.fan_in_scaling = embedding, fan_in_scaling
         self.depth, self.width = depth, width
         self.residual = residual
         self.hidden_width = hidden_width if residual == "v_sigma_w" else width
@@ -195,7 +262,8 @@ class _ResNetODEModule(nn.Module):
         def draw(*shape):
             return torch.randn(*shape, generator=generator, dtype=torch.float64)
 
-        self.A = nn.Parameter(draw(q, n_features).to(dtype))
+        linear = embedding == "linear"
+        self.A = nn.Parameter(draw(q, n_features).to(dtype)) if linear else None
         v_kind = "zero" if init == "zero_v" else init
         w_kind = "tied" if init == "zero_v" else init
         kwargs = {"bandwidth": bandwidth, "hurst": hurst, "generator": generator}
@@ -204,8 +272,14 @@ class _ResNetODEModule(nn.Module):
             self.W = nn.Parameter(depth_process(w_kind, depth, (m, q), **kwargs).to(dtype))
         else:
             self.W = None
-        self.B = nn.Parameter(draw(n_outputs, q).to(dtype))
-        self.b = nn.Parameter(torch.zeros(n_outputs, dtype=dtype))
+        if linear:
+            self.B = nn.Parameter(draw(n_outputs, q).to(dtype))
+            self.b = nn.Parameter(torch.zeros(n_outputs, dtype=dtype))
+        else:
+            self.B = self.b = None
+
+    def _scale(self, fan_in: int) -> float:
+        return 1.0 / math.sqrt(fan_in) if self.fan_in_scaling else 1.0
 
     def families(self) -> dict[str, torch.Tensor]:
         """The stacked per-layer weights, by name."""
@@ -215,15 +289,17 @@ class _ResNetODEModule(nn.Module):
         return out
 
     def embed(self, x: torch.Tensor) -> torch.Tensor:
+        if self.A is None:
+            return x
         return x @ self.A.T / math.sqrt(self.A.shape[1])
 
     def step(self, h: torch.Tensor, k: int) -> torch.Tensor:
         sigma = _ACTIVATIONS[self.activation]
         if self.W is None:
-            r = sigma(h) @ self.V[k].T / math.sqrt(self.width)
+            r = sigma(h) @ self.V[k].T * self._scale(self.width)
         else:
-            pre = h @ self.W[k].T / math.sqrt(self.width)
-            r = sigma(pre) @ self.V[k].T / math.sqrt(self.hidden_width)
+            pre = h @ self.W[k].T * self._scale(self.width)
+            r = sigma(pre) @ self.V[k].T * self._scale(self.hidden_width)
         return h + self.alpha * r
 
     def flow(self, h: torch.Tensor, keep: bool = False) -> torch.Tensor | list:
@@ -235,6 +311,8 @@ class _ResNetODEModule(nn.Module):
         return states if keep else h
 
     def readout(self, h: torch.Tensor) -> torch.Tensor:
+        if self.B is None:
+            return h
         return h @ self.B.T / math.sqrt(self.width) + self.b
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -242,6 +320,156 @@ class _ResNetODEModule(nn.Module):
 
     def penalty(self) -> torch.Tensor:
         return _difference_penalty(list(self.families().values()), self.regularity_penalty)
+
+
+@dataclass
+class RegimeMap:
+    """The output ratio at initialisation over a grid of ``beta``, ``H`` and depth.
+
+    Attributes
+    ----------
+    betas, hursts, depths : ndarray
+        The grid.
+    output_ratio : ndarray of shape (n_betas, n_hursts, n_depths)
+        Mean over draws of ``||h_L - h_0|| / ||h_0||`` at initialisation.
+    slope : ndarray of shape (n_betas, n_hursts)
+        Least-squares slope of ``log output_ratio`` against ``log L``.
+    regime : ndarray of str, shape (n_betas, n_hursts)
+        ``"explodes"`` (slope above ``threshold``), ``"identity"`` (slope
+        below ``-threshold``: the network collapses to the identity) or
+        ``"non-trivial"`` (of order one at every depth).
+    """
+
+    betas: np.ndarray
+    hursts: np.ndarray
+    depths: np.ndarray
+    output_ratio: np.ndarray
+    slope: np.ndarray
+    regime: np.ndarray
+
+
+def regime_map(
+    betas: Any,
+    hursts: Any,
+    depths: Any = (16, 64, 256),
+    *,
+    width: int = 16,
+    hidden_width: int = 16,
+    activation: str = "relu",
+    n_samples: int = 32,
+    n_draws: int = 2,
+    threshold: float = 0.15,
+    random_state: Any = None,
+) -> RegimeMap:
+    """Phase diagram of the scaling paper: explosion, identity or non-trivial.
+
+    For every scaling exponent ``beta`` and Hurst index ``H``, networks with
+    fractional-Gaussian-noise weights along depth (``init="fbm"``; ``H = 1/2``
+    is the i.i.d. case) are drawn at each depth ``L`` and the ratio
+    ``||h_L - h_0|| / ||h_0||`` is measured at initialisation on standard
+    Gaussian inputs (``n_features = width``). How it moves with ``L`` gives the
+    regime: it grows when ``beta`` is below the critical value, falls like a
+    power of ``L`` (the identity) when ``beta`` is above, and stays of order
+    one at the critical scaling, which moves with the regularity ``H``.
+
+    Parameters
+    ----------
+    betas : array-like of float
+        Scaling exponents ``beta`` (``alpha_L = L^-beta``).
+    hursts : array-like of float
+        Hurst indices in (0, 1).
+    depths : array-like of int, default=(16, 64, 256)
+    width, hidden_width : int, default=16
+        ``q`` and ``m`` of the residual blocks ``V_k sigma(W_k h / sqrt(q)) / sqrt(m)``.
+    activation : {"relu", "gelu", "tanh", "identity"}, default="relu"
+    n_samples : int, default=32
+        Inputs per draw.
+    n_draws : int, default=2
+        Independent networks averaged per cell.
+    threshold : float, default=0.15
+        Slope of ``log ratio`` in ``log L`` beyond which a cell explodes or
+        collapses.
+    random_state : int, RandomState instance or None, default=None
+
+    Returns
+    -------
+    RegimeMap
+
+    Examples
+    --------
+    >>> rm = regime_map([0.25, 0.5, 1.0], [0.5], depths=(8, 64), random_state=0)
+    >>> rm.regime[:, 0].tolist()
+    ['explodes', 'non-trivial', 'identity']
+    """
+    betas = np.atleast_1d(np.asarray(betas, dtype=np.float64))
+    hursts = np.atleast_1d(np.asarray(hursts, dtype=np.float64))
+    depths = np.atleast_1d(np.asarray(depths, dtype=np.int64))
+    if np.any(betas < 0) or np.any((hursts <= 0) | (hursts >= 1)):
+        raise ValueError("betas must be >= 0 and hursts must lie in (0, 1).")
+    if len(depths) < 2 or np.any(depths < 1):
+        raise ValueError("depths needs at least two positive depths to give a slope.")
+    if activation not in _ACTIVATIONS:
+        raise ValueError(f"activation must be one of {sorted(_ACTIVATIONS)}, got {activation!r}.")
+    from sktheory.base import make_generator
+
+    generator = make_generator(random_state)
+    ratio = np.empty((len(betas), len(hursts), len(depths)))
+    with torch.no_grad():
+        for j, hurst in enumerate(hursts):
+            for k, depth in enumerate(depths):
+                draws = []
+                for _ in range(n_draws):
+                    module = _ResNetODEModule(
+                        width,
+                        1,
+                        depth=int(depth),
+                        width=width,
+                        hidden_width=hidden_width,
+                        scaling_exponent=0.0,
+                        activation=activation,
+                        residual="v_sigma_w",
+                        init="fbm",
+                        bandwidth=0.1,
+                        hurst=float(hurst),
+                        regularity_penalty=0.0,
+                        generator=generator,
+                        embedding="identity",
+                    )
+                    x = torch.randn(n_samples, width, generator=generator, dtype=torch.float64)
+                    draws.append([_output_ratio(module, x, depth**-b) for b in betas])
+                ratio[:, j, k] = np.mean(draws, axis=0)
+    logs = np.log(np.maximum(ratio, 1e-300))
+    logd = np.log(depths.astype(np.float64))
+    centred = logd - logd.mean()
+    slope = (logs - logs.mean(axis=2, keepdims=True)) @ centred / (centred @ centred)
+    regime = np.where(
+        slope > threshold, "explodes", np.where(slope < -threshold, "identity", "non-trivial")
+    )
+    return RegimeMap(betas, hursts, depths, ratio, slope, regime)
+
+
+def _output_ratio(module: _ResNetODEModule, x: torch.Tensor, alpha: float) -> float:
+    """``||h_L - h_0|| / ||h_0||`` with the residual scale ``alpha``; inf on overflow."""
+    module.alpha = alpha
+    h = module.flow(x)
+    value = float((h - x).norm() / x.norm())
+    return value if math.isfinite(value) else math.inf
+
+
+def _regularity(module: _ResNetODEModule) -> dict[str, dict[str, float]]:
+    """Regularity in depth of each stacked family (see ``weight_regularity``)."""
+    out = {}
+    with torch.no_grad():
+        for name, z in module.families().items():
+            diff = (z[1:] - z[:-1]).flatten(1).norm(dim=1)
+            max_diff = float(diff.max()) if len(diff) else 0.0
+            out[name] = {
+                "max_diff": max_diff,
+                "max_diff_times_depth": max_diff * module.depth,
+                "diff_norm": float(diff.norm()),
+                "max_norm": float(z.flatten(1).norm(dim=1).max()),
+            }
+    return out
 
 
 def _difference_penalty(stacks: list[torch.Tensor], lam: float) -> torch.Tensor:
@@ -407,6 +635,10 @@ class _ResNetODEBase(TorchEstimator):
         "optimizer": [StrOptions({"adam", "sgd"})],
         "learning_rate": [Interval(Real, 0, None, closed="neither")],
         "scale_lr_with_depth": ["boolean"],
+        "embedding": [StrOptions({"linear", "identity"})],
+        "fan_in_scaling": ["boolean"],
+        "freeze_embedding": ["boolean"],
+        "embedding_learning_rate": [Interval(Real, 0, None, closed="neither"), None],
         "max_epochs": [Interval(Integral, 0, None, closed="left")],
         "batch_size": [Interval(Integral, 1, None, closed="left"), None],
         "regularity_penalty": [Interval(Real, 0, None, closed="left")],
@@ -440,6 +672,10 @@ class _ResNetODEBase(TorchEstimator):
         optimizer: str = "adam",
         learning_rate: float = 1e-2,
         scale_lr_with_depth: bool = False,
+        embedding: str = "linear",
+        fan_in_scaling: bool = True,
+        freeze_embedding: bool = False,
+        embedding_learning_rate: float | None = None,
         max_epochs: int = 100,
         batch_size: int | None = None,
         regularity_penalty: float = 0.0,
@@ -464,6 +700,10 @@ class _ResNetODEBase(TorchEstimator):
         self.optimizer = optimizer
         self.learning_rate = learning_rate
         self.scale_lr_with_depth = scale_lr_with_depth
+        self.embedding = embedding
+        self.fan_in_scaling = fan_in_scaling
+        self.freeze_embedding = freeze_embedding
+        self.embedding_learning_rate = embedding_learning_rate
         self.max_epochs = max_epochs
         self.batch_size = batch_size
         self.regularity_penalty = regularity_penalty
@@ -516,6 +756,13 @@ class _ResNetODEBase(TorchEstimator):
         )
 
     def _init_state(self, data: _Data, generator: torch.Generator) -> _State:
+        if self.embedding == "identity" and self.n_outputs_ != data.X.shape[1]:
+            what = "targets" if isinstance(self, RegressorMixin) else "classes"
+            raise ValueError(
+                f"embedding='identity' predicts with the state h_L itself, which has "
+                f"n_features={data.X.shape[1]} coordinates, but y has {self.n_outputs_} "
+                f"{what}; use embedding='linear' (a readout B) instead."
+            )
         module = _ResNetODEModule(
             data.X.shape[1],
             self.n_outputs_,
@@ -531,11 +778,21 @@ class _ResNetODEBase(TorchEstimator):
             regularity_penalty=self.regularity_penalty,
             generator=generator,
             dtype=self._torch_dtype,
+            embedding=self.embedding,
+            fan_in_scaling=self.fan_in_scaling,
         ).to(self.device_)
+        outer = [p for p in (module.A, module.B, module.b) if p is not None]
+        if self.freeze_embedding:
+            for p in outer:
+                p.requires_grad_(False)
         sub = slice(0, min(len(data.X), 512))
         with self._torch_context():
             self.init_ratios_ = self._ratios(module, data.X[sub], data.y[sub])
+        # Per-group learning rates: the depth factor of the ICLR 2024 gradient
+        # flow belongs to the residual weights V, W only; A, B, b keep theirs.
         lr = self.learning_rate * (self.depth if self.scale_lr_with_depth else 1)
+        outer_lr = self.embedding_learning_rate or self.learning_rate
+        groups = [(name, {"lr": outer_lr}) for name in ("A", "B", "b")] if outer else []
         # No EarlyStopping or divergence callback: tol, divergence and
         # progress are the driver's. skorch's PrintLog formats a table every
         # epoch even when silent, so it is dropped unless verbose.
@@ -550,6 +807,7 @@ class _ResNetODEBase(TorchEstimator):
             iterator_train=_TensorBatches,
             iterator_train__shuffle=True,
             iterator_train__generator=generator,
+            optimizer__param_groups=groups,
             device=str(self.device_),
             verbose=int(bool(self.verbose)),
             **quiet,
@@ -580,7 +838,11 @@ class _ResNetODEBase(TorchEstimator):
         return data.baseline
 
     def _record(self, state: _State, data: _Data) -> dict:
-        return {"seconds": float(state.net.history[-1]["dur"])}
+        entry = {"seconds": float(state.net.history[-1]["dur"])}
+        for name, reg in _regularity(state.net.module_).items():
+            entry[f"max_diff_{name}"] = reg["max_diff"]
+            entry[f"max_diff_{name}_times_depth"] = reg["max_diff_times_depth"]
+        return entry
 
     def _finalize(self, state: _State, data: _Data) -> None:
         self.net_ = state.net
@@ -634,18 +896,7 @@ class _ResNetODEBase(TorchEstimator):
             multiplies; ``"max_norm"`` = ``max_k ||Z_k||_F``.
         """
         check_is_fitted(self)
-        out = {}
-        with torch.no_grad():
-            for name, z in self.module_.families().items():
-                diff = (z[1:] - z[:-1]).flatten(1).norm(dim=1)
-                max_diff = float(diff.max()) if len(diff) else 0.0
-                out[name] = {
-                    "max_diff": max_diff,
-                    "max_diff_times_depth": max_diff * self.module_.depth,
-                    "diff_norm": float(diff.norm()),
-                    "max_norm": float(z.flatten(1).norm(dim=1).max()),
-                }
-        return out
+        return _regularity(self.module_)
 
     def depth_ratios(self, X: Any, y: Any = None) -> dict[str, float]:
         """Output and gradient ratios of the scaling paper on ``(X, y)``.
@@ -710,8 +961,8 @@ class _ResNetODEBase(TorchEstimator):
         return {
             "lipschitz_in_depth": max(r["max_diff_times_depth"] for r in reg.values()),
             "max_weight_norm": max(r["max_norm"] for r in reg.values()),
-            "embedding_norm": float(mod.A.detach().norm()),
-            "readout_norm": float(mod.B.detach().norm()),
+            "embedding_norm": 0.0 if mod.A is None else float(mod.A.detach().norm()),
+            "readout_norm": 0.0 if mod.B is None else float(mod.B.detach().norm()),
             "params_per_layer": float(sum(z[0].numel() for z in mod.families().values())),
             "depth": float(mod.depth),
             "n_samples": float(self.n_train_samples_),
@@ -776,18 +1027,38 @@ _COMMON_DOC = """
     init : {"iid", "smooth", "fbm", "tied", "zero_v"}, default="smooth"
         Regularity in depth of the initial ``V_k`` and ``W_k`` (unit-variance
         entries): independent across layers, an RBF Gaussian process in ``k/L``
-        with ``bandwidth``, a fractional Brownian motion with index ``hurst``,
+        with ``bandwidth``, fractional Gaussian noise along depth with index ``hurst``,
         one matrix shared by all layers, or the ICLR 2024 start ``V_k = 0`` with
         ``W_k = W`` shared.
     bandwidth : float, default=0.1
         RBF bandwidth for ``init="smooth"``.
     hurst : float, default=0.5
-        Hurst index for ``init="fbm"``.
+        Hurst index for ``init="fbm"`` (1/2: i.i.d. layers).
     optimizer : {"adam", "sgd"}, default="adam"
     learning_rate : float, default=1e-2
     scale_lr_with_depth : bool, default=False
-        Multiply the learning rate by ``L``, as the ICLR 2024 paper's gradient
-        flow does (use with ``optimizer="sgd"``).
+        Multiply the learning rate of the residual weights ``V_k``, ``W_k`` (and
+        of nothing else) by ``L``, as the ICLR 2024 paper's gradient flow does
+        (use with ``optimizer="sgd"``).
+    embedding : {"linear", "identity"}, default="linear"
+        ``"linear"``: a trained embedding ``A`` and readout ``B h_L + b``.
+        ``"identity"``: none (the ICLR 2024 reference's synthetic setting):
+        ``h_0 = x``, the state has ``n_features`` coordinates (``width`` is
+        ignored) and the prediction is ``h_L`` itself, so ``y`` must have
+        ``n_features`` columns (regression, fitted in the targets' own units,
+        without standardisation) or ``n_features`` classes (the state is the
+        logits).
+    fan_in_scaling : bool, default=True
+        Keep the ``1 / sqrt(q)`` and ``1 / sqrt(m)`` factors inside the residual
+        branch; False gives ``h_{k+1} = h_k + L^-beta V_k sigma(W_k h_k)``, the
+        ICLR 2024 reference's synthetic experiment.
+    freeze_embedding : bool, default=False
+        Keep ``A``, ``B`` and ``b`` at their initial values (the NeurIPS 2023
+        reference trains the residual weights only); no effect with
+        ``embedding="identity"``.
+    embedding_learning_rate : float or None, default=None
+        Learning rate of ``A``, ``B`` and ``b`` (never scaled with depth); None
+        uses ``learning_rate``.
     max_epochs : int, default=100
         Passes over the training set; 0 keeps the initialisation.
     batch_size : int or None, default=None
@@ -832,7 +1103,11 @@ _COMMON_ATTRS = """
         ``"loss"`` (skorch's ``train_loss``: the mean over the epoch's
         mini-batches, weighted by batch size, of the weighted training
         objective, penalty included, each taken before its update) and
-        ``"seconds"`` (wall time of the epoch, skorch's ``dur``).
+        ``"seconds"`` (wall time of the epoch, skorch's ``dur``), and for each
+        stacked family ``Z`` in ``{"V", "W"}`` the regularity in depth after the
+        epoch: ``"max_diff_Z"`` (``max_k ||Z_{k+1} - Z_k||_F``) and
+        ``"max_diff_Z_times_depth"`` (``L`` times it, bounded in ``L`` for a
+        discretised neural ODE).
     n_iter_ : int
         Number of parameter updates (mini-batches) done, cumulative over
         ``warm_start`` fits.
@@ -888,7 +1163,8 @@ class ResNetODERegressor(RegressorMixin, _ResNetODEBase):
         + _COMMON_ATTRS
         + """    n_outputs_ : int
     y_mean_, y_scale_ : ndarray
-        Target standardisation (weighted mean and standard deviation).
+        Target standardisation (weighted mean and standard deviation; 0 and 1
+        with ``embedding="identity"``).
 
     See Also
     --------
@@ -955,9 +1231,14 @@ class ResNetODERegressor(RegressorMixin, _ResNetODEBase):
         if reset:
             self._y_ndim = y.ndim
             self.n_outputs_ = y2.shape[1]
-            self.y_mean_ = np.average(y2, axis=0, weights=sample_weight)
-            scale = np.sqrt(np.average((y2 - self.y_mean_) ** 2, axis=0, weights=sample_weight))
-            self.y_scale_ = np.where(scale > 0, scale, 1.0)
+            if self.embedding == "identity":
+                # The state itself is the prediction, in the targets' units
+                # (as in the ICLR 2024 reference): no standardisation.
+                self.y_mean_, self.y_scale_ = np.zeros(y2.shape[1]), np.ones(y2.shape[1])
+            else:
+                self.y_mean_ = np.average(y2, axis=0, weights=sample_weight)
+                scale = np.average((y2 - self.y_mean_) ** 2, axis=0, weights=sample_weight)
+                self.y_scale_ = np.where(scale > 0, np.sqrt(scale), 1.0)
         return self._to_tensor((y2 - self.y_mean_) / self.y_scale_)
 
     def _trivial_loss(self, y: torch.Tensor, sample_weight: np.ndarray) -> float:

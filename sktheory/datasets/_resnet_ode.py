@@ -77,6 +77,7 @@ def _rbf_paths(rng: np.random.RandomState, depth: int, size: int, bandwidth: flo
         "depth": [Interval(Integral, 1, None, closed="left")],
         "bandwidth": [Interval(Real, 0, None, closed="neither")],
         "noise": [Interval(Real, 0, None, closed="left")],
+        "strength": [Interval(Real, 0, None, closed="left")],
         "random_state": ["random_state"],
     },
     prefer_skip_nested_validation=True,
@@ -91,6 +92,7 @@ def make_resnet_ode_teacher(
     depth: int = 100,
     bandwidth: float = 0.2,
     noise: float = 0.1,
+    strength: float = 1.0,
     random_state: Any = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Labels from a random residual network whose weights are smooth in depth.
@@ -117,6 +119,11 @@ def make_resnet_ode_teacher(
     bandwidth : float, default=0.2
         RBF bandwidth of the teacher's weights in ``k / L``.
     noise : float, default=0.1
+    strength : float, default=1.0
+        Factor ``s`` on the residual branch, ``h_{k+1} = h_k + (s/L) ...``.
+        At 1 the flow moves ``h`` little and a linear model explains most of
+        the labels; a few units make the map clearly non-linear (compare
+        :class:`~sklearn.linear_model.LinearRegression` on it).
     random_state : int, RandomState instance or None, default=None
 
     Returns
@@ -143,7 +150,7 @@ def make_resnet_ode_teacher(
 
     h = X @ A.T / np.sqrt(n_features)
     for k in range(depth):
-        h = h + np.tanh(h @ W[k].T / np.sqrt(q)) @ V[k].T / (np.sqrt(q) * depth)
+        h = h + np.tanh(h @ W[k].T / np.sqrt(q)) @ V[k].T * (strength / (np.sqrt(q) * depth))
     out = h @ B.T
     out = (out - out.mean(axis=0)) / np.where(out.std(axis=0) > 0, out.std(axis=0), 1.0)
     out = out + noise * rng.standard_normal(out.shape)
