@@ -603,3 +603,226 @@ def test_warm_start_refuses_a_change_of_sampler():
     model = _hexagon(max_iter=2, warm_start=True).fit(X)
     with pytest.raises(ValueError, match="another sampler"):
         model.set_params(sampler="denoising").fit(X)
+
+
+# ------------------------------------------------- torch potentials (issue 18)
+def _quadratic(x, params):
+    """V(x, mu) = |x - mu|^2 / 2: its Gibbs law is N(mu, I)."""
+    return 0.5 * ((x - params["mu"]) ** 2).sum(1)
+
+
+def test_custom_potential_moves_to_its_closed_form_optimum():
+    # J(mu) = a.mu - lam KL(N(m0, I) || N(mu, I)) is maximised at m0 + a / lam; the
+    # Langevin chain with step g has stationary covariance I / (1 - g / 2), which
+    # scales the reward's covariance gradient by the same factor.
+    rng = np.random.default_rng(0)
+    m0, a, lam, g = np.array([1.0, -2.0]), np.array([1.0, 0.5]), 2.0, 0.1
+    X = rng.normal(size=(2000, 2)) + m0
+    model = DiffusionOptimizer(
+        potential=_quadratic,
+        potential_params={"mu": np.zeros(2)},
+        reward=LinearReward(a.tolist()),
+        kl_weight=lam,
+        n_particles=500,
+        step_size=g,
+        learning_rate=0.02,
+        max_iter=800,
+        random_state=0,
+    ).fit(X)
+    mu = model.module_.params["mu"].detach().numpy()
+    np.testing.assert_allclose(mu, m0 + a / lam / (1 - g / 2), atol=0.06)
+    # score_samples is -V (unnormalised) and sample runs Langevin on V.
+    np.testing.assert_allclose(
+        model.score_samples(X[:3]), -0.5 * ((X[:3] - mu) ** 2).sum(1), rtol=1e-10
+    )
+    Z, _ = model.sample(2000)
+    np.testing.assert_allclose(Z.mean(0), mu, atol=0.1)
+    assert not hasattr(model, "predict")
+
+
+class _QuadraticModule(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.mu = torch.nn.Parameter(torch.zeros(2, dtype=torch.float64))
+
+    def forward(self, x):
+        return 0.5 * ((x - self.mu) ** 2).sum(1)
+
+
+def test_module_potential_is_copied_and_kl_alone_fits_the_data_mean():
+    X = np.random.default_rng(1).normal(size=(500, 2)) + [3.0, -1.0]
+    user = _QuadraticModule()
+    model = DiffusionOptimizer(
+        potential=user,
+        reward=None,
+        n_particles=200,
+        learning_rate=0.05,
+        max_iter=300,
+        random_state=0,
+    ).fit(X)
+    assert float(user.mu.abs().sum()) == 0.0  # the user's module is untouched
+    np.testing.assert_allclose(model.module_.mu.detach().numpy(), X.mean(0), atol=0.15)
+
+
+def _bad_potential(x, params):
+    return x.sum()
+
+
+@pytest.mark.parametrize(
+    "params, match",
+    [
+        (dict(potential=_quadratic), "potential_params"),
+        (
+            dict(potential=_quadratic, potential_params={"mu": np.zeros(2)}, variance=2.0),
+            "built-in mixture",
+        ),
+        (dict(potential_params={"mu": np.zeros(2)}), "needs a potential"),
+        (dict(covariance_type="diag", variance=2.0), "learns its variances"),
+        (dict(hidden_size=8), "do.* not apply to sampler='langevin'"),
+        (dict(sampler="denoising", means_init=np.zeros((6, 2))), "not apply"),
+        (dict(sampler="denoising", step_size=0.1, inner_steps=3), "step_size, inner_steps"),
+        (
+            dict(sampler="denoising", reward_gradient="pathwise", reward=_flip_reward),
+            "differentiates the reward",
+        ),
+        (dict(potential=_bad_potential, potential_params={"mu": np.zeros(2)}), "energies"),
+    ],
+)
+def test_parameters_that_do_not_apply_are_refused(params, match):
+    X, _ = make_hexagon_mixture(50, random_state=0)
+    model = DiffusionOptimizer(max_iter=2, n_particles=10, **params)
+    with pytest.raises(ValueError, match=match):
+        model.fit(X)
+
+
+def test_learned_diagonal_variances_match_gaussian_mixture_on_digits():
+    from sklearn.datasets import load_digits
+    from sklearn.mixture import GaussianMixture
+
+    # Dequantised digits (uniform noise on the integer pixels): without it the
+    # always-zero pixels make every diagonal likelihood unbounded.
+    X = load_digits().data
+    X = X + np.random.default_rng(0).uniform(size=X.shape)
+    gm = GaussianMixture(5, covariance_type="diag", random_state=0).fit(X)
+    fixed = DiffusionOptimizer(5, reward=None, n_particles=20, max_iter=5, random_state=0).fit(X)
+    diag = DiffusionOptimizer(
+        5,
+        covariance_type="diag",
+        learn_means=True,
+        reward=None,
+        n_particles=20,
+        step_size=0.01,
+        max_iter=100,
+        batch_size=2000,
+        random_state=0,
+    ).fit(X)
+    ours, theirs = diag.score(X), gm.score(X)
+    assert abs(ours - theirs) < 0.05 * abs(theirs)
+    assert fixed.score(X) < theirs - 100  # a fixed unit variance cannot get close
+    assert diag.covariances_.shape == (5, 64) and diag.weights_.sum() == pytest.approx(1)
+    # The normalised potential's density, posteriors and exact samples agree.
+    log_joint = (
+        np.log(diag.weights_)[None]
+        - 0.5 * (((X[:5, None] - diag.means_[None]) ** 2) / diag.covariances_[None]).sum(2)
+        - 0.5 * np.log(2 * np.pi * diag.covariances_).sum(1)[None]
+    )
+    np.testing.assert_allclose(diag.score_samples(X[:5]), logsumexp(log_joint, 1), rtol=1e-8)
+    np.testing.assert_allclose(
+        diag.predict_proba(X[:5]),
+        np.exp(log_joint - logsumexp(log_joint, 1)[:, None]),
+        atol=1e-8,
+    )
+    Z, labels = diag.sample(20_000)
+    np.testing.assert_allclose(np.bincount(labels, minlength=5) / 20_000, diag.weights_, atol=0.01)
+
+
+# ------------------------------------------------- user score model (issue 18)
+class _TinyEps(torch.nn.Module):
+    """A user's noise predictor eps(x, t): x (n, d), t (n,) in (0, 1]."""
+
+    def __init__(self, d=2, hidden=32):
+        super().__init__()
+        self.net = torch.nn.Sequential(
+            torch.nn.Linear(d + 1, hidden), torch.nn.SiLU(), torch.nn.Linear(hidden, d)
+        )
+
+    def forward(self, x, t):
+        return self.net(torch.cat([x, t[:, None]], 1))
+
+
+class _WrongEps(_TinyEps):
+    def forward(self, x, t):
+        return super().forward(x, t)[:, :1]
+
+
+@pytest.fixture(scope="module")
+def pretrained_denoiser():
+    X, _ = make_hexagon_mixture(300, weights=np.ones(6) / 6, random_state=0)
+    pre = _toy_denoiser(reward=None, max_iter=1, pretrain_max_iter=300)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        pre.fit(X)
+    return X, pre
+
+
+def test_user_score_model_is_trained_or_taken_as_pretrained(pretrained_denoiser):
+    X, pre = pretrained_denoiser
+    user = _TinyEps()
+    before = [p.detach().clone() for p in user.parameters()]
+    model = _toy_denoiser(score_model=user, pretrain_max_iter=150, max_iter=2).fit(X)
+    assert isinstance(model.module_, _TinyEps)
+    assert all(torch.equal(a, b) for a, b in zip(before, user.parameters(), strict=True))
+    losses = [h["loss"] for h in model.pretrain_history_]
+    assert np.mean(losses[-10:]) < 0.8 * np.mean(losses[:10])
+    # A pretrained network (a previous fit's module_), fine-tuned with a tiny step,
+    # keeps the pretrained ELBO.
+    kept = _toy_denoiser(
+        score_model=pre.module_, pretrain_max_iter=0, max_iter=1, learning_rate=1e-12
+    ).fit(X)
+    np.testing.assert_allclose(kept.score_samples(X[:50]), pre.score_samples(X[:50]), rtol=1e-6)
+    with pytest.raises(ValueError, match="shaped like x"):
+        _toy_denoiser(score_model=_WrongEps(), max_iter=1).fit(X)
+
+
+def test_higher_kl_weight_keeps_the_elbo_closer_to_the_pretrained_one(pretrained_denoiser):
+    X, pre = pretrained_denoiser
+    elbo0 = pre.score_samples(X)
+    gaps, rewards = {}, {}
+    for kl in (0.0, 30.0):
+        model = _toy_denoiser(
+            score_model=pre.module_,
+            pretrain_max_iter=0,
+            method="nested",
+            max_iter=40,
+            kl_weight=kl,
+            reward="hexagon_smooth",
+            learning_rate=1e-3,
+        ).fit(X)
+        gaps[kl] = np.abs(model.score_samples(X) - elbo0).mean()
+        rewards[kl] = float(HexagonReward(smooth=True)(model.sample(1000)[0]).mean())
+    assert gaps[30.0] < 0.5 * gaps[0.0]
+    assert rewards[0.0] > rewards[30.0]
+
+
+@pytest.mark.parametrize("gradient", ["likelihood_ratio", "pathwise"])
+def test_denoising_implicit_vs_nested_at_equal_sampling_steps(pretrained_denoiser, gradient):
+    X, pre = pretrained_denoiser
+    reward = HexagonReward(smooth=True)
+    r_pre = float(reward(pre.sample(1000)[0]).mean())
+    out = {}
+    for method in ("implicit", "nested"):
+        model = _toy_denoiser(
+            score_model=pre.module_,
+            pretrain_max_iter=0,
+            method=method,
+            max_iter=40,
+            kl_weight=0.0,
+            reward="hexagon_smooth",
+            reward_gradient=gradient,
+        ).fit(X)
+        assert model.history_[-1]["sampling_steps"] == 40 * 10
+        out[method] = float(reward(model.sample(1000)[0]).mean())
+    # Both raise the reward; at equal sampling steps the implicit queue's
+    # gradients are up to T updates stale and it does not beat the nested loop.
+    assert out["implicit"] > r_pre + 0.03 and out["nested"] > r_pre + 0.2
+    assert out["nested"] > out["implicit"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -34,12 +35,52 @@ _PRETRAIN_LR = 3e-3
 # Adam's default step for reward fine-tuning: with the queue, gradients are up
 # to n_diffusion_steps updates stale, and 1e-3 made the reward oscillate.
 _FINETUNE_LR = 3e-4
+# Adam's default step for a torch potential (the built-in diagonal mixture or
+# a custom one): its parameters (means, log-variances, ...) have unrelated
+# scales, which plain gradient steps would need tuning for.
+_POTENTIAL_LR = 0.05
+# Langevin steps of ``sample`` for a custom potential (not sampled exactly).
+_SAMPLE_STEPS = 1000
 # Rows of X on which the loss scale of the divergence rule is measured.
 _SCALE_ROWS = 4096
 
 
 def _is_langevin(est) -> bool:
-    return est.sampler == "langevin"
+    """A mixture (fixed or diagonal variances): component posteriors exist."""
+    return est.sampler == "langevin" and est.potential is None
+
+
+def _uses_potential(est) -> bool:
+    """Langevin on a torch potential (a custom one, or the diagonal mixture)."""
+    return est.sampler == "langevin" and (
+        est.potential is not None or est.covariance_type == "diag"
+    )
+
+
+# Parameters that apply to one sampler only, with their defaults: setting one
+# for the other sampler is an error rather than silently ignored.
+# (n_components is not among them: scikit-learn's checks set it on any estimator.)
+_LANGEVIN_ONLY = {
+    "means_init": None,
+    "weights_init": None,
+    "learn_means": False,
+    "variance": 1.0,
+    "step_size": 0.2,
+    "inner_steps": 10,
+    "init_particles": "normal",
+    "potential": None,
+    "potential_params": None,
+    "covariance_type": "fixed",
+}
+_DENOISING_ONLY = {
+    "n_diffusion_steps": 20,
+    "hidden_size": 64,
+    "pretrain_max_iter": 1000,
+    "score_model": None,
+    "reward_gradient": "likelihood_ratio",
+}
+# Parameters of the built-in mixture, meaningless with a custom potential.
+_MIXTURE_ONLY = ("means_init", "weights_init", "learn_means", "variance")
 
 
 @dataclass
@@ -68,6 +109,17 @@ class _LangevinState(TrainState):
     kern: Any = None  # kernel of ``x`` from the last update, reused when means are fixed
     steps: int = 0  # Langevin steps taken
     window: dict = field(default_factory=dict)  # mean reward and KL of the last window
+
+
+@dataclass
+class _PotentialState(TrainState):
+    """A torch potential (module), its optimiser and the Langevin particles."""
+
+    module: torch.nn.Module = None
+    optimizer: torch.optim.Optimizer = None
+    x: torch.Tensor = None
+    steps: int = 0
+    window: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -114,7 +166,10 @@ class DiffusionOptimizer(DensityMixin, TorchEstimator):
         A small noise-prediction network is first trained on ``X`` by
         denoising score matching (``pretrain_max_iter`` Adam steps), then
         fine-tuned for the reward with the KL term replaced by the denoising
-        loss on the data (a bound on ``KL(p_data || pi)``). With
+        loss on the data: the *unweighted* noise-prediction loss
+        ``E |eps - eps_theta(x_t, t)|^2`` of Ho et al. (2020), a reweighting of
+        the ELBO's terms that is neither ``KL(p_data || pi)`` nor a bound on
+        it (``score_samples`` gives the ELBO itself). With
         ``method="implicit"`` a queue of ``n_diffusion_steps`` particle
         batches at successive diffusion steps is advanced by one step per
         update; the batch that finishes gives the reward gradient, in the
@@ -124,6 +179,22 @@ class DiffusionOptimizer(DensityMixin, TorchEstimator):
         needs no reward gradient, so indicator rewards work).
         ``method="nested"`` runs a whole fresh chain per update instead. Both
         take ``n_diffusion_steps`` sampling steps of a batch per update.
+        ``reward_gradient="pathwise"`` instead differentiates ``R(x_0)``
+        through the sampler (backpropagation through the reverse chain, the
+        paper's approach; the reward must be differentiable in torch). Its
+        memory is the chain's activations: ``T`` network calls of a batch for
+        ``"nested"``, and for ``"implicit"`` the whole queue, about ``T^2 / 2``
+        calls of a batch. With the queue, gradients are up to ``T`` updates
+        stale; at equal sampling steps the nested loop reached higher rewards
+        in our tests (see ``tests/test_diffusion.py``).
+
+    A custom potential (``potential=``) or the mixture with learned diagonal
+    variances (``covariance_type="diag"``) is a torch module ``V``: Langevin
+    uses ``grad_x V`` by autograd, and one Adam step per update descends
+    ``mean_n (R_n - mean R) V(x_n) + kl_weight (E_data[V] - E_pi[V])``, whose
+    gradient is ``-grad J`` by the same two formulas. For the normalised
+    diagonal mixture ``E_pi[grad_theta V] = grad log Z = 0`` and that term is
+    left out.
 
     Training follows the package's contract (:mod:`sktheory._training`). The
     loss of an update is the negative objective it ascends, ``-mean R(x) +
@@ -207,7 +278,35 @@ class DiffusionOptimizer(DensityMixin, TorchEstimator):
     hidden_size : int, default=64
         Width of the denoising network.
     pretrain_max_iter : int, default=1000
-        Denoising score-matching updates (Adam steps) before fine-tuning.
+        Denoising score-matching updates (Adam steps) before fine-tuning; 0
+        takes ``score_model`` as pretrained.
+    potential : callable or torch.nn.Module, default=None
+        A custom potential ``V`` for ``"langevin"``: a module whose
+        ``forward(x)`` maps an ``(n, d)`` tensor to ``n`` energies (its
+        parameters are optimised; the module given is copied, not changed), or
+        a callable ``V(x, params)`` with ``params`` the dict
+        ``potential_params``. ``None`` uses the built-in Gaussian mixture.
+        The mixture-only parameters (``n_components``, ``means_init``,
+        ``weights_init``, ``learn_means``, ``variance``, ``covariance_type``)
+        must stay at their defaults. ``score_samples`` then returns ``-V``,
+        the log density up to the unknown ``log Z``, and ``sample`` runs 1000
+        Langevin steps of ``step_size``.
+    potential_params : dict of str to array-like, default=None
+        Initial parameters of a callable ``potential`` (tensors or arrays).
+    covariance_type : {"fixed", "diag"}, default="fixed"
+        The built-in mixture's variances: ``"fixed"`` (all ``variance``, the
+        paper's set-up) or ``"diag"`` (learned, per component and feature,
+        initialised from the clusters plus ``1e-6``; trained with Adam).
+    score_model : torch.nn.Module, default=None
+        A noise-prediction network for ``"denoising"``: ``forward(x, t)`` with
+        ``x`` of shape ``(n, d)`` (standardised data, see ``center_`` and
+        ``scale_``) and ``t`` of shape ``(n,)``, the step as a fraction
+        ``(t + 1) / n_diffusion_steps`` in ``(0, 1]``, returning the predicted
+        noise shaped like ``x``. It is copied, then pretrained for
+        ``pretrain_max_iter`` updates (0: used as given, e.g. a previous
+        fit's ``module_``). ``None`` builds an MLP of width ``hidden_size``.
+    reward_gradient : {"likelihood_ratio", "pathwise"}, default="likelihood_ratio"
+        How ``"denoising"`` estimates ``grad E[R(x_0)]`` (see above).
     random_state : int, RandomState instance or None, default=None
         Seeds the particles, the noise, the network's initialisation and the
         data batches.
@@ -230,7 +329,10 @@ class DiffusionOptimizer(DensityMixin, TorchEstimator):
     particles_ : ndarray of shape (n_particles, n_features)
         The final particle cloud (for ``"denoising"``: the last finished batch).
     module_ : torch.nn.Module
-        The fine-tuned noise-prediction network (``"denoising"``).
+        The fine-tuned noise-prediction network (``"denoising"``), or the
+        fitted potential (``potential=`` or ``covariance_type="diag"``).
+    covariances_ : ndarray of shape (n_components, n_features)
+        Fitted diagonal variances (``covariance_type="diag"``).
     center_ : ndarray of shape (n_features,)
         Mean of ``X``, subtracted before diffusing (``"denoising"``).
     scale_ : float
@@ -312,6 +414,11 @@ class DiffusionOptimizer(DensityMixin, TorchEstimator):
         "n_diffusion_steps": [Interval(Integral, 2, None, closed="left")],
         "hidden_size": [Interval(Integral, 1, None, closed="left")],
         "pretrain_max_iter": [Interval(Integral, 0, None, closed="left")],
+        "potential": [callable, None],
+        "potential_params": [dict, None],
+        "covariance_type": [StrOptions({"fixed", "diag"})],
+        "score_model": [torch.nn.Module, None],
+        "reward_gradient": [StrOptions({"likelihood_ratio", "pathwise"})],
     }
 
     _divergence_hint = (
@@ -349,6 +456,11 @@ class DiffusionOptimizer(DensityMixin, TorchEstimator):
         n_diffusion_steps: int = 20,
         hidden_size: int = 64,
         pretrain_max_iter: int = 1000,
+        potential: Callable | torch.nn.Module | None = None,
+        potential_params: dict | None = None,
+        covariance_type: str = "fixed",
+        score_model: torch.nn.Module | None = None,
+        reward_gradient: str = "likelihood_ratio",
         random_state: Any = None,
         device: str = "cpu",
         dtype: str = "float64",
@@ -377,6 +489,11 @@ class DiffusionOptimizer(DensityMixin, TorchEstimator):
         self.n_diffusion_steps = n_diffusion_steps
         self.hidden_size = hidden_size
         self.pretrain_max_iter = pretrain_max_iter
+        self.potential = potential
+        self.potential_params = potential_params
+        self.covariance_type = covariance_type
+        self.score_model = score_model
+        self.reward_gradient = reward_gradient
         self.random_state = random_state
         self.device = device
         self.dtype = dtype
@@ -441,6 +558,62 @@ class DiffusionOptimizer(DensityMixin, TorchEstimator):
         """
         return self._fit(X, y, sample_weight=sample_weight)
 
+    def _check_applicable(self) -> None:
+        """Refuse parameters that the chosen sampler or potential would ignore."""
+        params = self.get_params(deep=False)
+
+        def changed(name, default):
+            value = params[name]
+            if default is None or isinstance(value, np.ndarray):
+                return value is not None
+            return value != default
+
+        other = _DENOISING_ONLY if self.sampler == "langevin" else _LANGEVIN_ONLY
+        bad = [k for k, v in other.items() if changed(k, v)]
+        if bad:
+            raise ValueError(
+                f"{', '.join(bad)} {'does' if len(bad) == 1 else 'do'} not apply to "
+                f"sampler={self.sampler!r}; leave {'it' if len(bad) == 1 else 'them'} at "
+                "the default."
+            )
+        if self.sampler != "langevin":
+            if self.reward_gradient == "pathwise" and self.reward is not None:
+                reward = _resolve_reward(self.reward)
+                if not reward.native:
+                    raise ValueError(
+                        "reward_gradient='pathwise' differentiates the reward: pass a "
+                        "preset, a reward object with a `_torch` method or a "
+                        "torch.nn.Module, not a numpy callable."
+                    )
+            return
+        if self.potential is not None:
+            bad = [k for k in _MIXTURE_ONLY if changed(k, _LANGEVIN_ONLY[k])]
+            if self.covariance_type != "fixed":
+                bad.append("covariance_type")
+            if bad:
+                raise ValueError(
+                    f"{', '.join(bad)} configure the built-in mixture and do not apply "
+                    "to a custom potential."
+                )
+            if not isinstance(self.potential, torch.nn.Module) and self.potential_params is None:
+                raise ValueError(
+                    "A potential that is not a torch.nn.Module is called as "
+                    "potential(x, params): pass its parameters as potential_params "
+                    "(a dict of tensors)."
+                )
+            if isinstance(self.potential, torch.nn.Module) and self.potential_params is not None:
+                raise ValueError(
+                    "potential_params is for a plain callable potential; a "
+                    "torch.nn.Module potential carries its own parameters."
+                )
+        elif self.potential_params is not None:
+            raise ValueError("potential_params needs a potential.")
+        elif self.covariance_type == "diag" and changed("variance", 1.0):
+            raise ValueError(
+                "variance is the fixed variance of covariance_type='fixed'; the "
+                "'diag' mixture learns its variances (initialised from the clusters)."
+            )
+
     # Training hooks of the contract (see sktheory/_training.py).
     def _check_fit_data(self, X, y, reset, sample_weight=None) -> _Data:
         X = validate_data(self, X, reset=reset, dtype=[np.float64, np.float32])
@@ -448,12 +621,15 @@ class DiffusionOptimizer(DensityMixin, TorchEstimator):
             # The base resolves the device after this hook; the data needs it now.
             self.device_, self.dtype_ = resolve_device(self.device), self.dtype
         else:
-            kind = _LangevinState if self.sampler == "langevin" else _DenoisingState
+            kind = _DenoisingState
+            if self.sampler == "langevin":
+                kind = _PotentialState if _uses_potential(self) else _LangevinState
             if not isinstance(self._train_state_, kind):
                 raise ValueError(
-                    f"warm_start=True continues the previous fit, which used another "
-                    f"sampler than sampler={self.sampler!r}; refit with warm_start=False."
+                    "warm_start=True continues the previous fit, which used another "
+                    "sampler or potential than now; refit with warm_start=False."
                 )
+        self._check_applicable()
         sw = _check_sample_weight(sample_weight, X, dtype=np.float64, ensure_non_negative=True)
         uniform = bool(np.all(sw == sw[0]))
         w = None if uniform else self._to_tensor(sw / sw.mean())
@@ -482,6 +658,15 @@ class DiffusionOptimizer(DensityMixin, TorchEstimator):
         return _Data(X, Z, sw, w, reward, center, scale, schedule)
 
     def _init_state(self, data: _Data, generator: torch.Generator) -> TrainState:
+        if _uses_potential(self):
+            state = _PotentialState(generator=generator)
+            state.module = self._initial_potential(data)
+            params = [p for p in state.module.parameters() if p.requires_grad]
+            if not params:
+                raise ValueError("The potential has no parameters that require a gradient.")
+            state.optimizer = torch.optim.Adam(params, lr=self._eta(0, _POTENTIAL_LR))
+            state.x = self._fresh_particles(state, data)
+            return state
         if self.sampler == "langevin":
             means, weights = self._initial_mixture(data.X, data.sw)
             state = _LangevinState(generator=generator)
@@ -491,7 +676,10 @@ class DiffusionOptimizer(DensityMixin, TorchEstimator):
             state.x = self._fresh_particles(state, data)
             return state
         state = _DenoisingState(generator=generator)
-        state.module = self._make_score_net(data.X.shape[1], generator)
+        if self.score_model is None:
+            state.module = self._make_score_net(data.X.shape[1], generator)
+        else:
+            state.module = self._user_score_net(data)
         # Pretraining is a phase of its own, with its own history and checks.
         self.pretrain_history_ = []
         if self.pretrain_max_iter:
@@ -534,6 +722,12 @@ class DiffusionOptimizer(DensityMixin, TorchEstimator):
             if not math.isfinite(value):
                 data.reward.check_finite(rows, r)
             scale += value
+        if isinstance(state, _PotentialState):
+            if self.kl_weight > 0:
+                with torch.no_grad():
+                    _, gap = pot.surrogate(state.module, state.x, None, rows, None, 0.0)
+                scale += self.kl_weight * abs(gap)
+            return scale
         if self.kl_weight > 0:
             if isinstance(state, _LangevinState):
                 kern = pot.Kernel(rows, state.means, float(self.variance))
@@ -549,6 +743,8 @@ class DiffusionOptimizer(DensityMixin, TorchEstimator):
     def _run_window(self, state: TrainState, data: _Data, n_updates: int) -> Window:
         if isinstance(state, _LangevinState):
             update = self._langevin_update
+        elif isinstance(state, _PotentialState):
+            update = self._potential_update
         else:
             if state.halted:  # the pretraining diverged: nothing to fine-tune
                 return Window(math.nan, 0)
@@ -573,6 +769,15 @@ class DiffusionOptimizer(DensityMixin, TorchEstimator):
         return entry
 
     def _finalize(self, state: TrainState, data: _Data) -> None:
+        if isinstance(state, _PotentialState):
+            self.module_ = state.module
+            self.particles_ = self._to_numpy(state.x)
+            if isinstance(state.module, pot.DiagonalGaussianMixture):
+                with torch.no_grad():
+                    self.weights_ = self._to_numpy(torch.softmax(state.module.logits, 0))
+                    self.means_ = self._to_numpy(state.module.means)
+                    self.covariances_ = self._to_numpy(state.module.log_var.exp())
+            return
         if isinstance(state, _LangevinState):
             self.weights_ = self._to_numpy(state.weights)
             self.means_ = self._to_numpy(state.means)
@@ -580,6 +785,12 @@ class DiffusionOptimizer(DensityMixin, TorchEstimator):
             return
         self.module_ = state.module
         self.center_, self.scale_ = data.center, data.scale
+        # Graphs of the queue's batches (pathwise) cannot be pickled or copied:
+        # a warm start continues their gradient from here (truncated there).
+        for b in state.queue:
+            b[0] = b[0].detach()
+            if self._pathwise(data):
+                b[2].clear()
         if state.x is not None:
             self.particles_ = self._to_numpy(state.x) * data.scale + data.center
 
@@ -724,6 +935,75 @@ class DiffusionOptimizer(DensityMixin, TorchEstimator):
         loss = (0.0 if reward is None else -mean_reward) + kl_weight * kl
         return loss, mean_reward, kl
 
+    # -------------------------------------------------------- torch potential
+    def _initial_potential(self, data: _Data) -> torch.nn.Module:
+        if self.potential is None:  # the diagonal mixture, from the clustering
+            means, weights = self._initial_mixture(data.X, data.sw)
+            labels = ((data.X[:, None, :] - means[None]) ** 2).sum(2).argmin(1)
+            overall = np.average((data.X - np.average(data.X, 0, data.sw)) ** 2, 0, data.sw)
+            var = np.empty_like(means)
+            for i in range(len(means)):
+                rows = (labels == i) & (data.sw > 0)
+                if rows.sum() < 2:
+                    var[i] = overall
+                else:
+                    w = data.sw[rows]
+                    var[i] = np.average((data.X[rows] - means[i]) ** 2, 0, w)
+            # The floor of sklearn's GaussianMixture (reg_covar) for constant features.
+            var = var + 1e-6
+            module = pot.DiagonalGaussianMixture(weights, means, var, self.learn_means)
+        elif isinstance(self.potential, torch.nn.Module):
+            module = copy.deepcopy(self.potential)  # the user's module is left untouched
+        else:
+            params = {
+                k: np.asarray(v, dtype=float) if not isinstance(v, torch.Tensor) else v
+                for k, v in self.potential_params.items()
+            }
+            module = pot.CallablePotential(self.potential, params)
+        return module.to(device=self.device_, dtype=self._torch_dtype)
+
+    def _potential_advance(self, state: _PotentialState, x: torch.Tensor) -> torch.Tensor:
+        z = torch.randn(x.shape, generator=state.generator, dtype=self._torch_dtype)
+        return pot.autograd_langevin_step(
+            state.module, x, float(self.step_size), z.to(self.device_)
+        )
+
+    def _potential_update(
+        self, state: _PotentialState, data: _Data, k: int
+    ) -> tuple[float, float, float]:
+        """One Adam step on the potential's parameters (see :func:`pot.surrogate`)."""
+        if self.method == "nested":
+            x = self._fresh_particles(state, data)
+            for _ in range(self.inner_steps):
+                x = self._potential_advance(state, x)
+            state.steps += self.inner_steps
+        else:
+            x = self._potential_advance(state, state.x)
+            state.steps += 1
+        state.x = x
+        if not math.isfinite(float(x.sum())):
+            return math.nan, math.nan, math.nan
+        reward, centred, mean_reward = data.reward, None, math.nan
+        if reward is not None:
+            r = reward(x)
+            mean_reward = float(r.mean())
+            if not math.isfinite(mean_reward):
+                reward.check_finite(x, r)
+            centred = (r - r.mean()).detach()
+        idx, w = self._data_rows(state, data)
+        xb = data.Xt if idx is None else data.Xt[idx]
+        for group in state.optimizer.param_groups:
+            group["lr"] = self._eta(k, _POTENTIAL_LR)
+        state.optimizer.zero_grad()
+        total, gap = pot.surrogate(state.module, x, centred, xb, w, float(self.kl_weight))
+        if not math.isfinite(float(total.detach())):
+            return math.nan, mean_reward, gap
+        if total.requires_grad:
+            total.backward()
+        state.optimizer.step()
+        loss = (0.0 if reward is None else -mean_reward) + float(self.kl_weight) * gap
+        return loss, mean_reward, gap
+
     # ------------------------------------------------------------- denoising
     def _pretrain_window(self, state: _DenoisingState, data: _Data, n_updates: int) -> Window:
         """Denoising score matching on ``X``: the pretraining phase's window."""
@@ -756,9 +1036,37 @@ class DiffusionOptimizer(DensityMixin, TorchEstimator):
             [],
         ]
 
+    def _pathwise(self, data: _Data) -> bool:
+        return self.reward_gradient == "pathwise" and data.reward is not None
+
     def _advance(self, state: _DenoisingState, data: _Data, batches: list) -> None:
         """One reverse step for every batch at once (one network call)."""
         model, nb = state.module, self.n_particles
+        if self._pathwise(data):
+            # Differentiable steps, one network call per batch so that each
+            # batch's graph is its own (freed when the batch finishes). The
+            # implicit queue's steps use a snapshot of the parameters of their
+            # update (leaves), the nested chain the live parameters.
+            leaves = None
+            if self.method == "implicit":
+                leaves = {
+                    k: v.detach().clone().requires_grad_(True) for k, v in model.named_parameters()
+                }
+
+                def net(xin, tin, leaves=leaves):
+                    return torch.func.functional_call(model, leaves, (xin, tin))
+            else:
+                net = model
+            for b in batches:
+                t = torch.full((nb,), b[1], dtype=torch.long, device=self.device_)
+                noise = self._noise(state, nb, b[0].shape[1])
+                with torch.enable_grad():
+                    mu = dn.reverse_mean(net, b[0], t, data.schedule)
+                b[0] = mu + data.schedule["sigma2"][b[1]].sqrt() * noise
+                b[1] -= 1
+                if leaves is not None:
+                    b[2].append(leaves)
+            return
         params = None
         if self.method == "implicit":
             params = {k: v.detach().clone() for k, v in model.named_parameters()}
@@ -802,6 +1110,24 @@ class DiffusionOptimizer(DensityMixin, TorchEstimator):
             for p, g in zip(model.parameters(), grads, strict=True):
                 p.grad = g if p.grad is None else p.grad + g
 
+    def _pathwise_gradient(self, state: _DenoisingState, done: list, loss) -> None:
+        """Accumulate ``d loss / d theta`` through the finished batch's chain."""
+        model = state.module
+        if self.method == "nested":
+            loss.backward()
+            return
+        names = [k for k, _ in model.named_parameters()]
+        leaves = [snap[k] for snap in done[2] for k in names]
+        grads = torch.autograd.grad(loss, leaves, allow_unused=True)
+        for j, p in enumerate(model.parameters()):
+            g = sum(
+                grads[i * len(names) + j]
+                for i in range(len(done[2]))
+                if grads[i * len(names) + j] is not None
+            )
+            if isinstance(g, torch.Tensor):
+                p.grad = g if p.grad is None else p.grad + g
+
     def _finetune_update(
         self, state: _DenoisingState, data: _Data, k: int
     ) -> tuple[float, float, float]:
@@ -818,8 +1144,8 @@ class DiffusionOptimizer(DensityMixin, TorchEstimator):
                 self._advance(state, data, [done])
             state.steps += T
         x0 = done[0]
-        state.x = x0
-        if not math.isfinite(float(x0.sum())):
+        state.x = x0.detach()
+        if not math.isfinite(float(x0.detach().sum())):
             return math.nan, math.nan, math.nan
         opt, reward = state.optimizer, data.reward
         for group in opt.param_groups:
@@ -829,17 +1155,38 @@ class DiffusionOptimizer(DensityMixin, TorchEstimator):
         if reward is not None:
             x_real = x0 * data.scale + self._to_tensor(data.center)
             r = reward(x_real)
-            mean_reward = float(r.mean())
+            mean_reward = float(r.detach().mean())
             if not math.isfinite(mean_reward):
                 reward.check_finite(x_real, r)
-            # Covariance (likelihood-ratio) form of grad E[R(x_0)].
-            self._reward_surrogate(state, data, done, (r - r.mean()).detach())
+            if self._pathwise(data):
+                # Backpropagation through the sampler: d R(x_0) / d theta.
+                self._pathwise_gradient(state, done, -r.mean())
+            else:
+                # Covariance (likelihood-ratio) form of grad E[R(x_0)].
+                self._reward_surrogate(state, data, done, (r - r.mean()).detach())
         kl = self._dsm(state.module, data, state)
         (self.kl_weight * kl).backward()
         opt.step()
         kl_value = float(kl.detach())
         loss = (0.0 if reward is None else -mean_reward) + self.kl_weight * kl_value
         return loss, mean_reward, kl_value
+
+    def _user_score_net(self, data: _Data) -> torch.nn.Module:
+        """A copy of ``score_model`` (the user's stays untouched), checked once."""
+        model = copy.deepcopy(self.score_model).to(device=self.device_, dtype=self._torch_dtype)
+        if not any(p.requires_grad for p in model.parameters()):
+            raise ValueError("score_model has no parameters that require a gradient.")
+        z = data.Xt[:2]
+        t = torch.ones(z.shape[0], dtype=z.dtype, device=z.device)
+        with torch.no_grad():
+            out = model(z, t)
+        if not isinstance(out, torch.Tensor) or tuple(out.shape) != tuple(z.shape):
+            shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+            raise ValueError(
+                "score_model(x, t) must return the predicted noise, a tensor shaped like "
+                f"x = {tuple(z.shape)}; it returned {shape}."
+            )
+        return model
 
     def _make_score_net(self, d: int, gen: torch.Generator) -> dn.ScoreNet:
         # Built inside fork_rng so that torch's default initialisation does not
@@ -895,7 +1242,10 @@ class DiffusionOptimizer(DensityMixin, TorchEstimator):
         """
         check_is_fitted(self)
         X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
-        if self.sampler == "langevin":
+        if _uses_potential(self):
+            with torch.no_grad():
+                out = -pot.energy(self.module_, self._to_tensor(X))
+        elif self.sampler == "langevin":
             out = pot.log_density(
                 self._to_tensor(X),
                 self._to_tensor(self.weights_),
@@ -935,8 +1285,14 @@ class DiffusionOptimizer(DensityMixin, TorchEstimator):
         """
         check_is_fitted(self)
         X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
-        kern = pot.Kernel(self._to_tensor(X), self._to_tensor(self.means_), float(self.variance))
-        resp = kern.responsibilities(self._to_tensor(self.weights_))
+        if _uses_potential(self):
+            with torch.no_grad():
+                resp = torch.softmax(self.module_.log_joint(self._to_tensor(X)), 1)
+        else:
+            kern = pot.Kernel(
+                self._to_tensor(X), self._to_tensor(self.means_), float(self.variance)
+            )
+            resp = kern.responsibilities(self._to_tensor(self.weights_))
         return self._finite_output(self._to_numpy(resp))
 
     @available_if(_is_langevin)
@@ -977,6 +1333,26 @@ class DiffusionOptimizer(DensityMixin, TorchEstimator):
             raise ValueError(f"n_samples must be a positive integer, got {n_samples!r}.")
         n_samples = int(n_samples)
         gen = make_generator(self.random_state)
+        if _uses_potential(self) and self.potential is None:
+            labels = torch.multinomial(
+                torch.as_tensor(self.weights_), n_samples, replacement=True, generator=gen
+            )
+            noise = torch.randn(n_samples, self.n_features_in_, generator=gen, dtype=torch.float64)
+            x = self.means_[labels.numpy()] + np.sqrt(self.covariances_[labels.numpy()]) * (
+                noise.numpy()
+            )
+            return self._finite_output(x), labels.numpy()
+        if _uses_potential(self):
+            # No exact sampler for a custom potential: a long Langevin chain.
+            module = self.module_
+            param = next(module.parameters())
+            x = torch.randn(n_samples, self.n_features_in_, generator=gen, dtype=param.dtype)
+            x = x.to(param.device)
+            with single_thread():
+                for _ in range(_SAMPLE_STEPS):
+                    z = torch.randn(x.shape, generator=gen, dtype=param.dtype).to(param.device)
+                    x = pot.autograd_langevin_step(module, x, float(self.step_size), z)
+            return self._finite_output(self._to_numpy(x)), np.zeros(n_samples, dtype=int)
         if self.sampler == "langevin":
             x, labels = pot.sample_mixture(
                 n_samples,

@@ -125,3 +125,104 @@ def sample_mixture(n, weights, means, var, generator, dtype):
     noise = torch.randn(n, means.shape[1], generator=generator, dtype=dtype)
     x = torch.as_tensor(means, dtype=dtype)[labels] + math.sqrt(var) * noise
     return x, labels
+
+
+# ---------------------------------------------------------------------------
+# Potentials as torch modules: any differentiable V(x, theta), by autograd.
+# ---------------------------------------------------------------------------
+class DiagonalGaussianMixture(torch.nn.Module):
+    """The mixture potential with learned diagonal variances, normalised.
+
+    ``V(x) = -log sum_i softmax(theta)_i N(x; c_i, diag(s_i))`` with
+    ``s_i = exp(log_var_i)``. Its Gibbs law is the mixture itself and
+    ``Z = 1`` for every parameter, so ``E_pi[grad_theta V] = grad log Z = 0``:
+    the particle half of the KL gradient has mean zero and is left out
+    (``normalised = True``).
+    """
+
+    normalised = True
+
+    def __init__(self, weights, means, variances, learn_means: bool = True):
+        super().__init__()
+        w = torch.as_tensor(weights)
+        self.logits = torch.nn.Parameter(torch.log(w))
+        self.means = torch.nn.Parameter(torch.as_tensor(means).clone(), requires_grad=learn_means)
+        self.log_var = torch.nn.Parameter(torch.log(torch.as_tensor(variances)).clone())
+
+    def log_joint(self, x: torch.Tensor) -> torch.Tensor:
+        """``log w_i + log N(x; c_i, diag s_i)``, (n, K)."""
+        var = self.log_var.exp()
+        diff = x[:, None, :] - self.means[None]
+        quad = (diff * diff / var[None]).sum(2)
+        log_norm = 0.5 * (self.log_var.sum(1) + x.shape[1] * math.log(2 * math.pi))
+        return torch.log_softmax(self.logits, 0)[None] - 0.5 * quad - log_norm[None]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return -torch.logsumexp(self.log_joint(x), 1)
+
+
+class CallablePotential(torch.nn.Module):
+    """``V(x) = func(x, params)`` for a plain callable and a dict of tensors."""
+
+    normalised = False
+
+    def __init__(self, func, params: dict):
+        super().__init__()
+        self.func = func
+        self.params = torch.nn.ParameterDict(
+            {k: torch.nn.Parameter(torch.as_tensor(v).clone()) for k, v in params.items()}
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.func(x, dict(self.params))
+
+
+def energy(potential: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """``V(x)`` per point, checked to be an (n,) tensor."""
+    v = potential(x)
+    if not isinstance(v, torch.Tensor) or tuple(v.shape) != (x.shape[0],):
+        shape = tuple(v.shape) if isinstance(v, torch.Tensor) else type(v).__name__
+        raise ValueError(
+            f"The potential must map an ({x.shape[0]}, {x.shape[1]}) tensor of points to "
+            f"a tensor of {x.shape[0]} energies; it returned {shape}."
+        )
+    return v
+
+
+def autograd_langevin_step(potential, x, step_size, noise):
+    """One unadjusted Langevin step with ``grad_x V`` by autograd."""
+    xr = x.detach().requires_grad_(True)
+    with torch.enable_grad():
+        (gx,) = torch.autograd.grad(energy(potential, xr).sum(), xr)
+    return x.detach() - step_size * gx + math.sqrt(2 * step_size) * noise
+
+
+def surrogate(potential, x, centred, x_data, w_data, kl_weight):
+    """A scalar whose gradient in ``theta`` is ``-grad J`` (descend it).
+
+    ``grad J = -Cov_pi(R, grad V) - kl_weight (E_data[grad V] - E_pi[grad V])``,
+    the particles ``x`` standing for ``pi`` and ``centred = R - mean R``. The
+    particle half of the KL term is dropped for normalised potentials, where
+    its mean is exactly zero. Also returns ``E_data[V] - E_pi[V]`` (float).
+    """
+    total = x.new_zeros(())
+    v_model = None
+    if centred is not None:
+        v_model = energy(potential, x)
+        total = total + (centred * v_model).mean()
+    gap = math.nan
+    if x_data is not None:
+        v_data = energy(potential, x_data)
+        data_term = v_data.mean() if w_data is None else (v_data * w_data).mean()
+        if getattr(potential, "normalised", False):
+            gap = float(data_term.detach())
+            if kl_weight > 0:
+                total = total + kl_weight * data_term
+        else:
+            if v_model is None:
+                v_model = energy(potential, x)
+            gap_t = data_term - v_model.mean()
+            gap = float(gap_t.detach())
+            if kl_weight > 0:
+                total = total + kl_weight * gap_t
+    return total, gap

@@ -65,10 +65,11 @@ class HexagonReward:
         if key not in _CENTERS:
             _CENTERS[key] = torch.tensor(self.center, dtype=x.dtype, device=x.device)
         diff = x - _CENTERS[key]
-        expo = (diff * diff).sum(1).mul_(-1 / self.tau)
+        expo = (diff * diff).sum(1) * (-1 / self.tau)
+        # Out of place: pathwise fine-tuning differentiates through this.
         if self.smooth:
-            return torch.sigmoid(x[:, 0] * 2.0).mul_(expo.exp_()).div_(0.7)
-        return expo.sub_(math.log(2.5)).exp_().mul_(x[:, 0] >= 0)
+            return torch.sigmoid(x[:, 0] * 2.0) * expo.exp() / 0.7
+        return (expo - math.log(2.5)).exp() * (x[:, 0] >= 0)
 
     def __call__(self, X: np.ndarray) -> np.ndarray:
         return self._torch(torch.as_tensor(np.asarray(X, dtype=float))).numpy()

@@ -1,0 +1,139 @@
+"""Denoising reward fine-tuning: gradient estimators, and implicit vs nested.
+
+Part 1 compares the two estimators of ``grad_theta E[R(x_0)]`` for a
+pretrained denoiser (hexagon data, smooth hexagon reward): the likelihood-ratio
+(covariance) form and the pathwise one (backpropagation through the reverse
+chain). Each is drawn ``reps`` times on fresh chains of ``n`` points; reported
+are the relative variance ``E|g - mean g|^2 / |mean g|^2``, the cosine between
+the two means, and CPU seconds per estimate (one torch thread).
+
+Part 2 fine-tunes from the same pretrained network with the implicit queue and
+the nested loop at equal sampling steps, for both estimators, and reports
+``E[R]`` of 2000 samples of the fitted law.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+import warnings
+
+import numpy as np
+import torch
+
+from sktheory import DiffusionOptimizer
+from sktheory.datasets import make_hexagon_mixture
+from sktheory.diffusion import HexagonReward
+from sktheory.diffusion import _denoising as dn
+
+SIZES = {
+    "smoke": dict(reps=5, n=64, steps=10, pretrain=100, iters=(10,)),
+    "small": dict(reps=30, n=256, steps=10, pretrain=600, iters=(40, 120)),
+}
+
+
+def _grad(model, schedule, n, reward, center, scale, pathwise, gen):
+    model.zero_grad()
+    d = center.shape[0]
+    x = torch.randn(n, d, generator=gen, dtype=torch.float64)
+    xs, ts = [], []
+    for step in reversed(range(schedule["betas"].shape[0])):
+        t = torch.full((n,), step, dtype=torch.long)
+        z = torch.randn(n, d, generator=gen, dtype=torch.float64)
+        if pathwise:
+            x = dn.reverse_mean(model, x, t, schedule) + schedule["sigma2"][step].sqrt() * z
+        else:
+            xs.append((x, t))
+            x = dn.reverse_step(model, x, t, schedule, z)
+            ts.append(x)
+    r = reward(x * scale + torch.as_tensor(center))
+    if pathwise:
+        r.mean().backward()
+    else:
+        c = (r - r.mean()).detach()
+        logp = sum(
+            dn.transition_log_prob(model, xp, xt, t, schedule)
+            for (xt, t), xp in zip(xs, ts, strict=True)
+        )
+        (c * logp).mean().backward()
+    return torch.cat([p.grad.flatten() for p in model.parameters()]).clone()
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--size", choices=sorted(SIZES), default="small")
+    args = parser.parse_args(argv)
+    cfg = SIZES[args.size]
+    torch.set_num_threads(1)
+    warnings.simplefilter("ignore")
+    X, _ = make_hexagon_mixture(1000, weights=np.ones(6) / 6, random_state=0)
+    base = dict(
+        sampler="denoising",
+        n_diffusion_steps=cfg["steps"],
+        n_particles=128,
+        batch_size=128,
+        hidden_size=32,
+        random_state=0,
+    )
+    pre = DiffusionOptimizer(
+        **base, reward=None, pretrain_max_iter=cfg["pretrain"], max_iter=1
+    ).fit(X)
+    reward = HexagonReward(smooth=True)
+    schedule = dn.cosine_schedule(cfg["steps"])
+    print(f"# denoising reward gradients ({args.size}: n={cfg['n']}, T={cfg['steps']})")
+    means = {}
+    for pathwise in (False, True):
+        gen = torch.Generator().manual_seed(1)
+        t0 = time.process_time()
+        gs = torch.stack(
+            [
+                _grad(
+                    pre.module_,
+                    schedule,
+                    cfg["n"],
+                    reward._torch,
+                    pre.center_,
+                    pre.scale_,
+                    pathwise,
+                    gen,
+                )
+                for _ in range(cfg["reps"])
+            ]
+        )
+        cpu = (time.process_time() - t0) / cfg["reps"]
+        mean = gs.mean(0)
+        rel = float(((gs - mean) ** 2).sum(1).mean() / (mean**2).sum())
+        name = "pathwise" if pathwise else "likelihood_ratio"
+        means[name] = mean
+        print(f"{name:17s} relative variance {rel:9.3f}   cpu s/estimate {cpu:.4f}")
+    cos = float(
+        torch.nn.functional.cosine_similarity(means["pathwise"], means["likelihood_ratio"], 0)
+    )
+    print(f"cosine(mean LR, mean pathwise) = {cos:.3f}")
+    r_pre = float(reward(pre.sample(2000)[0]).mean())
+    print(f"\n# implicit vs nested at equal sampling steps; pretrained E[R] = {r_pre:.3f}")
+    print("gradient          updates  steps  implicit  nested  cpu_ratio(impl/nest)")
+    for grad in ("likelihood_ratio", "pathwise"):
+        for iters in cfg["iters"]:
+            row = {}
+            for method in ("implicit", "nested"):
+                t0 = time.process_time()
+                m = DiffusionOptimizer(
+                    **base,
+                    reward="hexagon_smooth",
+                    kl_weight=0.0,
+                    score_model=pre.module_,
+                    pretrain_max_iter=0,
+                    method=method,
+                    max_iter=iters,
+                    reward_gradient=grad,
+                ).fit(X)
+                row[method] = (float(reward(m.sample(2000)[0]).mean()), time.process_time() - t0)
+            print(
+                f"{grad:17s} {iters:7d} {iters * cfg['steps']:6d} {row['implicit'][0]:9.3f}"
+                f" {row['nested'][0]:7.3f} {row['implicit'][1] / row['nested'][1]:8.2f}"
+            )
+
+
+if __name__ == "__main__":
+    main()
