@@ -13,9 +13,14 @@ their parameters end from the compiled loop's. Peers are timed on fewer steps
 and their rate is extrapolated to the paper's quick configuration (eps = 2e-5,
 h = 1e-3, 1.75e6 steps, m = 20), which the estimator runs in full.
 
-Quality: L2 error to the target after equal step budgets in the two-timescale
-regime (eps = 2e-5, h = 1e-3) and the standard regime (eps = 1, h = 1e-3 and the
-paper's h = 1e-5), averaged over seeds.
+Quality: L2 error to the target after equal step budgets, each regime at the
+paper's step size: the two-timescale regime at its quick configuration
+(eps = 2e-5, h = 1e-3) and the standard regime at the step of the paper's
+Figure 5 (eps = 1, h = 1e-5), averaged over seeds, the target fitted as given
+(``target_scaling="none"``, the paper's setting). Their ratio is the headline.
+A third column runs eps = 1 at h = 1e-3, which is not a configuration of the
+paper: the positions then leave [0, 1] (a step-size blow-up, not uncovered
+jumps), so its ratio is not a fair comparison and is shown only to say so.
 
 Times are CPU seconds of this process (``time.process_time``) on one thread,
 robust to other load on a shared machine; wall seconds are shown for the
@@ -234,9 +239,9 @@ def speed_rows(X, y, sizes) -> list[list[str]]:
 
 def quality_rows(X, y, target, sizes) -> list[list[str]]:
     regimes = [
-        ("two-timescale", EPS, 1e-3),
-        ("standard", 1.0, 1e-3),
-        ("standard", 1.0, 1e-5),
+        ("two-timescale", EPS, 1e-3),  # the paper's quick configuration
+        ("standard", 1.0, 1e-5),  # the paper's Figure 5 step
+        ("standard", 1.0, 1e-3),  # not the paper's: an unstable step
     ]
     rows = []
     for budget in sizes["budgets"]:
@@ -248,6 +253,7 @@ def quality_rows(X, y, target, sizes) -> list[list[str]]:
                         max_iter=budget,
                         timescale_ratio=eps,
                         learning_rate=lr,
+                        target_scaling="none",
                         random_state=s,
                     ).fit(X, y),
                     target,
@@ -300,11 +306,11 @@ def main(argv: list[str] | None = None) -> str:
     quality = _table(
         [
             "steps",
-            "L2, eps=2e-5 h=1e-3",
-            "L2, eps=1 h=1e-3",
-            "L2, eps=1 h=1e-5",
-            "ratio (h=1e-3)",
-            "ratio (h=1e-5)",
+            "L2, eps=2e-5 h=1e-3 (paper)",
+            "L2, eps=1 h=1e-5 (paper)",
+            "L2, eps=1 h=1e-3 (unstable step)",
+            "ratio at the paper's steps",
+            "ratio at h=1e-3 (not fair)",
         ],
         quality_rows(X, y, target, sizes),
     )
@@ -326,8 +332,11 @@ def main(argv: list[str] | None = None) -> str:
             "",
             driver,
             "",
-            f"L2 error to f* (mean over {sizes['seeds']} seed(s)); ratio = standard / "
-            "two-timescale.",
+            f"L2 error to f* (mean over {sizes['seeds']} seed(s)), each regime at the "
+            "paper's step size: two-timescale eps=2e-5, h=1e-3; standard eps=1, h=1e-5. "
+            "Ratio = standard / two-timescale; the fair one is at the paper's steps. "
+            "eps=1 at h=1e-3 is not a configuration of the paper (its neurons leave "
+            "[0, 1]); its ratio is shown only to say it is not a fair comparison.",
             "",
             quality,
             "",

@@ -12,11 +12,19 @@ where ``w*`` is the least-squares solution and ``Sigma = X'X / n``, so gradient
 descent converges only for learning rates below ``2 / S_min``; from a small
 initialisation it ends at a minimiser whose sharpness stays within a constant
 factor of ``S_min`` and below about ``2 / learning_rate``.
+
+Two failures are told apart, as the paper does: a **blow-up** (the loss
+leaves every bound: :class:`~sktheory.DivergenceError`, ``diverged_``), and a
+run whose step is above ``2 / S_min`` but whose loss stays finite: no
+minimiser is stable, so it oscillates and **cannot settle**
+(:class:`~sklearn.exceptions.ConvergenceWarning`, ``unstable_``; the model is
+kept). The paper's probability of divergence counts blow-ups only.
 """
 
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from numbers import Integral, Real
@@ -25,6 +33,7 @@ from typing import Any
 import numpy as np
 import torch
 from sklearn.base import RegressorMixin, _fit_context
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
@@ -98,6 +107,49 @@ def _mse_loss(
     return loss_fn
 
 
+def _gelu_network(weights: Sequence[torch.Tensor], X: torch.Tensor) -> torch.Tensor:
+    """``W_L gelu(W_{L-1} ... gelu(W_1 x))`` for every row of ``X``.
+
+    GELU in its tanh approximation, the default of ``jax.nn.gelu`` that the
+    paper's reference code uses.
+    """
+    h = X
+    for k, W in enumerate(weights):
+        h = h @ W.T
+        if k < len(weights) - 1:
+            h = torch.nn.functional.gelu(h, approximate="tanh")
+    return h[:, 0]
+
+
+def _gelu_loss(
+    X: torch.Tensor, y: torch.Tensor
+) -> Callable[[Sequence[torch.Tensor]], torch.Tensor]:
+    """The training objective of the GELU network on (X, y)."""
+
+    def loss_fn(weights: Sequence[torch.Tensor]) -> torch.Tensor:
+        return ((_gelu_network(weights, X) - y) ** 2).mean()
+
+    return loss_fn
+
+
+def _autograd_loss_and_gradients(
+    loss_fn: Callable[[Sequence[torch.Tensor]], torch.Tensor], weights: Sequence[torch.Tensor]
+) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    params = [W.detach().requires_grad_(True) for W in weights]
+    loss = loss_fn(params)
+    grads = torch.autograd.grad(loss, params)
+    return loss.detach(), list(grads)
+
+
+def _top_singular_values(weights: Sequence[torch.Tensor]) -> np.ndarray:
+    """The two largest singular values of each layer, shape (L, 2); 0 pads a rank-one shape."""
+    out = np.zeros((len(weights), 2))
+    for k, W in enumerate(weights):
+        values = torch.linalg.svdvals(W.detach().to(torch.float64)).cpu().numpy()[:2]
+        out[k, : len(values)] = values
+    return out
+
+
 def _as64(array: Any) -> torch.Tensor:
     return torch.tensor(np.asarray(array), dtype=torch.float64)
 
@@ -139,6 +191,8 @@ class _Data:
     y64: torch.Tensor
     baseline: float  # loss of the zero network: mean of y**2
     unit: float  # s_y / s_X, the scale of the end-to-end map in standardised units
+    w_star: np.ndarray  # minimum-norm least-squares solution of (X64, y64)
+    least_squares_loss: float  # its training loss
 
 
 @dataclass
@@ -186,6 +240,16 @@ class DeepLinearRegressor(RegressorMixin, TorchEstimator):
     learned). On the paper's data (unit-variance features, ``||w*|| = 1``)
     the factor is close to 1.
 
+    Activation. ``activation="gelu"`` is the paper's non-linear variant:
+    ``f(x) = W_L gelu(W_{L-1} ... gelu(W_1 x))`` (GELU in the tanh
+    approximation, as ``jax.nn.gelu`` in the reference code), trained the same
+    way with autograd gradients. ``S_min`` is then the linear network's bound,
+    reported for comparison as in the paper, not a theorem, so a step above
+    ``2 / S_min`` is not flagged; ``coef_`` is the product of the layer
+    matrices (the paper's distance to ``w*`` uses it) and predictions run the
+    network. Only the linear network is exactly equivariant under the data's
+    units.
+
     Sample weights. Rows are weighted by scaling the centred data by
     ``sqrt(w_i)``, which makes the mean squared error of the scaled data the
     weighted one; ``S_min`` and the sharpness are those of the weighted
@@ -210,6 +274,9 @@ class DeepLinearRegressor(RegressorMixin, TorchEstimator):
         has a gain of about ``init_scale * sqrt(width)``; at 0 (or near it,
         for depth above 2) gradient descent starts at the saddle at zero and
         learns nothing, which is warned.
+    activation : {"linear", "gelu"}, default="linear"
+        ``"gelu"``: the paper's non-linear MLP (see "Activation" above);
+        requires ``init="small"``.
     learning_rate : float or "auto", default="auto"
         Constant step size ``eta``, in the units of the data. ``"auto"``
         uses ``1 / S``, where ``S`` is the larger of ``S_min`` and the
@@ -243,22 +310,25 @@ class DeepLinearRegressor(RegressorMixin, TorchEstimator):
     verbose : int, default=0
         Show a progress bar.
     on_divergence : {"raise", "warn"}, default="raise"
-        What to do when training diverges: raise
+        What to do when training blows up: raise
         :class:`~sktheory.DivergenceError`, or warn
         :class:`~sktheory.DivergenceWarning` and set ``diverged_``. Training
-        diverges when the loss is not finite or blows up (the rule of
-        :mod:`sktheory._training`; training then stops), or when the
-        learning rate exceeds ``critical_learning_rate_``: no minimiser is
-        then stable under gradient descent, so the run cannot converge even
-        if its loss stays finite (reported after ``max_iter`` steps).
+        blows up when the loss is not finite or exceeds 1e4 times the loss of
+        the mean predictor (the rule of :mod:`sktheory._training`; training
+        then stops). A learning rate above ``critical_learning_rate_`` whose
+        loss stays finite is not a blow-up: see ``unstable_``.
 
     Attributes
     ----------
     coefs_ : list of ndarray
         The layer matrices ``W_1, ..., W_L``, input side first.
     coef_ : ndarray of shape (n_features,)
-        End-to-end linear map ``W_L ... W_1`` (times ``u'`` if residual).
+        End-to-end linear map ``W_L ... W_1`` (times ``u'`` if residual); with
+        ``activation="gelu"`` the product of the layer matrices, which is not
+        the predictor.
     intercept_ : float
+        With ``activation="gelu"``, the offset added to the network's output
+        (the network sees inputs centred by the training mean).
     projection_ : ndarray of shape (n_features,) or None
         The fixed unit vector ``u`` of the residual variant.
     sharpness_ : float
@@ -273,13 +343,25 @@ class DeepLinearRegressor(RegressorMixin, TorchEstimator):
     history_ : list of dict
         One record per window of steps: ``"iter"`` (steps done), ``"loss"``
         (mean training loss over the window's steps, each taken before its
-        update) and, with ``sharpness_every``, ``"sharpness"`` at the iterate
-        after every multiple of ``sharpness_every`` steps.
+        update) and, with ``sharpness_every``, at the iterate after every
+        multiple of ``sharpness_every`` steps: ``"sharpness"``,
+        ``"squared_distance"`` (mean over features of ``(coef - w*)^2``, ``w*``
+        the least-squares solution of the centred, weighted data: the
+        reference code's squared distance to the optimal regressor) and
+        ``"singular_values"`` (ndarray of shape ``(depth, 2)``: the two largest
+        singular values of each layer, input side first; 0 where a layer has
+        rank at most one by shape).
     n_iter_ : int
         Gradient steps done (cumulative over ``warm_start`` fits).
     diverged_ : bool
-        True if training diverged (see ``on_divergence``); such a model
+        True if training blew up (see ``on_divergence``); such a model
         refuses to predict.
+    unstable_ : bool
+        True when training did not blow up but ``learning_rate_`` exceeds
+        ``critical_learning_rate_`` (linear networks): every minimiser is
+        sharper than ``2 / learning_rate_``, so gradient descent cannot settle
+        at one. A :class:`~sklearn.exceptions.ConvergenceWarning` says so; the
+        model is kept and predicts with its last iterate.
     n_features_in_ : int
     feature_names_in_ : ndarray of str
         Only when ``X`` has string feature names.
@@ -306,6 +388,7 @@ class DeepLinearRegressor(RegressorMixin, TorchEstimator):
         "depth": [Interval(Integral, 1, None, closed="left")],
         "width": [Interval(Integral, 1, None, closed="left"), None],
         "init": [StrOptions({"small", "residual"})],
+        "activation": [StrOptions({"linear", "gelu"})],
         "init_scale": [Interval(Real, 0, None, closed="left")],
         "learning_rate": [Interval(Real, 0, None, closed="neither"), StrOptions({"auto"})],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
@@ -330,6 +413,7 @@ class DeepLinearRegressor(RegressorMixin, TorchEstimator):
         depth: int = 5,
         width: int | None = None,
         init: str = "small",
+        activation: str = "linear",
         init_scale: float = 0.3,
         learning_rate: float | str = "auto",
         max_iter: int = 2000,
@@ -346,6 +430,7 @@ class DeepLinearRegressor(RegressorMixin, TorchEstimator):
         self.depth = depth
         self.width = width
         self.init = init
+        self.activation = activation
         self.init_scale = init_scale
         self.learning_rate = learning_rate
         self.max_iter = max_iter
@@ -385,6 +470,11 @@ class DeepLinearRegressor(RegressorMixin, TorchEstimator):
         self.device_, self.dtype_ = resolve_device(self.device), self.dtype
         sw = _check_sample_weight(sample_weight, X, dtype=np.float64, ensure_non_negative=True)
         n_features = X.shape[1]
+        if self.activation == "gelu" and self.init == "residual":
+            raise ValueError(
+                "activation='gelu' is the paper's non-linear MLP, with init='small'; "
+                "the residual variant is linear. Use init='small'."
+            )
         if self.init == "residual" and self.width not in (None, n_features):
             raise ValueError(
                 f"init='residual' uses square layers of size n_features={n_features}; "
@@ -405,6 +495,7 @@ class DeepLinearRegressor(RegressorMixin, TorchEstimator):
         self.critical_learning_rate_ = 2.0 / s_min if s_min > 0 else math.inf
         s_X, s_y = float(np.sqrt(np.mean(Xw**2))), float(np.sqrt(np.mean(yw**2)))
         unit = s_y / s_X if s_X > 0 and s_y > 0 else 1.0
+        w_star = np.linalg.lstsq(Xw, yw, rcond=None)[0]
         return _Data(
             X=self._to_tensor(Xw),
             y=self._to_tensor(yw),
@@ -412,6 +503,8 @@ class DeepLinearRegressor(RegressorMixin, TorchEstimator):
             y64=_as64(yw).to(self.device_),
             baseline=float(np.mean(yw**2)),
             unit=unit,
+            w_star=w_star,
+            least_squares_loss=float(np.mean((Xw @ w_star - yw) ** 2)),
         )
 
     def _init_state(self, data: _Data, generator: torch.Generator) -> _State:
@@ -422,8 +515,13 @@ class DeepLinearRegressor(RegressorMixin, TorchEstimator):
         return state
 
     def _initial_loss(self, state: _State, data: _Data) -> float:
-        w = _end_to_end(state.weights, state.head)
-        return float(((data.X @ w - data.y) ** 2).mean())
+        return float(self._objective(data.X, data.y, state.head)(state.weights))
+
+    def _objective(
+        self, X: torch.Tensor, y: torch.Tensor, head: torch.Tensor | None
+    ) -> Callable[[Sequence[torch.Tensor]], torch.Tensor]:
+        """The training loss on (X, y) as a function of the layers."""
+        return _gelu_loss(X, y) if self.activation == "gelu" else _mse_loss(X, y, head)
 
     def _baseline_loss(self, data: _Data) -> float:
         # The zero network predicts the (weighted) mean: the trivial predictor.
@@ -437,8 +535,12 @@ class DeepLinearRegressor(RegressorMixin, TorchEstimator):
 
     def _run_window(self, state: _State, data: _Data, n_updates: int) -> Window:
         total = 0.0
+        gelu = _gelu_loss(data.X, data.y) if self.activation == "gelu" else None
         for done in range(1, n_updates + 1):
-            loss, grads = _loss_and_gradients(state.weights, state.head, data.X, data.y)
+            if gelu is None:
+                loss, grads = _loss_and_gradients(state.weights, state.head, data.X, data.y)
+            else:
+                loss, grads = _autograd_loss_and_gradients(gelu, state.weights)
             for W, g in zip(state.weights, grads, strict=True):
                 W.sub_(state.learning_rate * g)
             value = loss.item()
@@ -452,7 +554,13 @@ class DeepLinearRegressor(RegressorMixin, TorchEstimator):
         if every is None or state.n_iter % every:
             return {}
         seed = state.seed + 2 + state.n_iter
-        return {"sharpness": self._safe_sharpness(data, state, _TRAIN_TOL, seed)}
+        w = self._to_numpy(_end_to_end(state.weights, state.head)).astype(np.float64)
+        return {
+            "sharpness": self._safe_sharpness(data, state, _TRAIN_TOL, seed),
+            # The reference code's squared distance: the mean over features.
+            "squared_distance": float(np.mean((w - data.w_star) ** 2)),
+            "singular_values": _top_singular_values(state.weights),
+        }
 
     def _finalize(self, state: _State, data: _Data) -> None:
         weights = [W.detach() for W in state.weights]
@@ -460,31 +568,43 @@ class DeepLinearRegressor(RegressorMixin, TorchEstimator):
         self.projection_ = None if state.head is None else self._to_numpy(state.head)
         self.coefs_ = [self._to_numpy(W) for W in weights]
         self.coef_ = self._to_numpy(_end_to_end(weights, state.head))
-        self.intercept_ = float(self._y_offset - self._X_offset @ self.coef_)
+        self.intercept_ = (
+            float(self._y_offset)  # the GELU network sees centred inputs
+            if self.activation == "gelu"
+            else float(self._y_offset - self._X_offset @ self.coef_)
+        )
         self.sharpness_ = (
             math.nan
             if self.diverged_
             else self._safe_sharpness(data, state, _FINAL_TOL, state.seed)
         )
-        if not self.diverged_ and self.learning_rate_ > self.critical_learning_rate_:
-            self._unstable(float(self.history_[-1]["loss"]), data)
+        # A blow-up (diverged_) and a run that cannot settle are two reports:
+        # the second keeps a finite model, which predicts.
+        self.unstable_ = (
+            not self.diverged_
+            and self.activation == "linear"
+            and self.learning_rate_ > self.critical_learning_rate_
+        )
+        if self.unstable_:
+            self._warn_unstable(float(self.history_[-1]["loss"]), data)
 
-    def _unstable(self, loss: float, data: _Data) -> None:
-        """Report a run whose step is above the critical learning rate.
+    def _warn_unstable(self, loss: float, data: _Data) -> None:
+        """Warn that the step is above the critical learning rate.
 
         Every minimiser has sharpness >= S_min > 2 / eta, so none is stable
-        under gradient descent: the run oscillates or blows up but cannot
-        converge, even when the loss stays finite.
+        under gradient descent: a run that does not blow up oscillates and
+        cannot converge, even when its loss stays finite.
         """
-        Xw, yw = data.X64.cpu().numpy(), data.y64.cpu().numpy()
-        residual = Xw @ np.linalg.lstsq(Xw, yw, rcond=None)[0] - yw
-        self._report_divergence(
+        warnings.warn(
             f"{type(self).__name__} cannot converge: learning_rate="
             f"{self.learning_rate_:.4g} exceeds the critical learning rate 2 / S_min = "
-            f"{self.critical_learning_rate_:.4g}, above which no minimiser is stable "
-            f"under gradient descent (final loss {loss:.6g}, least-squares loss "
-            f"{float(np.mean(residual**2)):.6g}). Use a learning rate below "
-            "critical_learning_rate_ or learning_rate='auto'."
+            f"{self.critical_learning_rate_:.4g}, so every minimiser is sharper than "
+            f"2 / learning_rate and none is stable under gradient descent (final loss "
+            f"{loss:.6g}, least-squares loss {data.least_squares_loss:.6g}). The model "
+            "is kept (unstable_ is True). Use a learning rate below "
+            "critical_learning_rate_ or learning_rate='auto'.",
+            ConvergenceWarning,
+            stacklevel=6,  # _warn_unstable, _finalize, _fit, fit, _fit_context, the caller
         )
 
     def _initial_weights(
@@ -531,7 +651,7 @@ class DeepLinearRegressor(RegressorMixin, TorchEstimator):
             return math.nan
         head = None if state.head is None else state.head.to(torch.float64)
         return top_hessian_eigenvalue(
-            _mse_loss(data.X64, data.y64, head),
+            self._objective(data.X64, data.y64, head),
             [W.detach().to(torch.float64) for W in state.weights],
             tol=tol,
             random_state=seed,
@@ -551,6 +671,10 @@ class DeepLinearRegressor(RegressorMixin, TorchEstimator):
         """
         check_is_fitted(self)
         X = validate_data(self, X, reset=False, dtype=np.float64)
+        if self.activation == "gelu":
+            with torch.no_grad():
+                out = _gelu_network([_as64(W) for W in self.coefs_], _as64(X - self._X_offset))
+            return self._finite_output(out.numpy() + self._y_offset)
         return self._finite_output(X @ self.coef_ + self.intercept_)
 
     # ---------------------------------------------------- sharpness protocol
@@ -567,5 +691,5 @@ class DeepLinearRegressor(RegressorMixin, TorchEstimator):
         X, y = validate_data(self, X, y, reset=False, y_numeric=True, dtype=np.float64)
         y = self._check_numeric_target(y)
         head = None if self.projection_ is None else _as64(self.projection_)
-        loss_fn = _mse_loss(_as64(X - self._X_offset), _as64(y - self._y_offset), head)
+        loss_fn = self._objective(_as64(X - self._X_offset), _as64(y - self._y_offset), head)
         return loss_fn, [_as64(W) for W in self.coefs_]

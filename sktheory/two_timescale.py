@@ -20,10 +20,10 @@ Public names: :class:`TwoTimescaleNet`, :func:`fast_outer_weights`,
 Why not torch here: one-sample SGD on a 20-neuron network is millions of
 microscopic updates; the per-step dispatch cost of torch (tens of microseconds)
 would dominate by orders of magnitude. The inner loop and the forward pass are
-plain functions over numpy arrays, compiled with numba on first use when
-numba is installed (``pip install sktheory[fast]``); ``import sktheory`` does
-not import numba. Without numba the same functions run as pure Python, which
-is correct but slow (about a minute for the paper's 1.75 million steps).
+plain functions over numpy arrays, compiled with numba (a dependency of
+sktheory) on first use; ``import sktheory`` does not import numba. Where numba
+cannot be imported the same functions run as pure Python, which is correct but
+about a hundred times slower, and the first fit warns once.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from __future__ import annotations
 import importlib.util
 import math
 import threading
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from numbers import Integral, Real
@@ -212,16 +213,26 @@ _compile_lock = threading.Lock()
 
 def _kernels() -> _Kernels:
     """The numba-compiled kernels (compiled, or loaded from numba's cache, on first
-    call), or the pure-Python ones when numba is not installed."""
+    call), or the pure-Python ones, with one warning per process, when numba
+    cannot be imported."""
     global _compiled
     with _compile_lock:
         if _compiled is None:
-            if not HAS_NUMBA:  # pragma: no cover - exercised only without numba
-                _compiled = _PYTHON_KERNELS
-            else:
+            try:
+                if not HAS_NUMBA:
+                    raise ImportError("No module named 'numba'")
                 import numba
                 from numba.extending import register_jitable
-
+            except ImportError as exc:
+                _compiled = _PYTHON_KERNELS
+                warnings.warn(
+                    f"TwoTimescaleNet runs its SGD loop in pure Python ({exc}): correct, "
+                    "but about a hundred times slower than the compiled loop. numba is a "
+                    "dependency of sktheory: reinstall it with `pip install numba`.",
+                    RuntimeWarning,
+                    stacklevel=2,
+                )
+            else:
                 register_jitable(_sigma_local)
                 register_jitable(_forward_one)
                 jit = numba.njit(cache=True, nogil=True)
@@ -277,10 +288,11 @@ class TwoTimescaleNet(RegressorMixin, TorchEstimator):
     the SGD fits a rescaled target (``target_scaling``); the fitted attributes
     are reported in the units of ``y``.
 
-    The SGD runs on the CPU in float64, compiled with numba when available: the
-    per-step overhead of torch would dominate one-sample SGD on a tiny network
-    by orders of magnitude. Without numba the same loop runs in pure Python
-    and is slow (about a minute for the default 1.75 million steps).
+    The SGD runs on the CPU in float64, compiled with numba (a dependency):
+    the per-step overhead of torch would dominate one-sample SGD on a tiny
+    network by orders of magnitude. Where numba cannot be imported the same
+    loop runs in pure Python, about a hundred times slower, with a
+    ``RuntimeWarning`` once per process.
 
     ``fit`` takes no ``sample_weight``: the paper's SGD draws one sample per
     update, uniformly, and a weight has no place in that loop (weighting each

@@ -130,6 +130,43 @@ def test_pure_python_loop_matches_compiled_loop():
         np.testing.assert_allclose(left, right, rtol=1e-12)
 
 
+def test_numba_is_a_core_dependency_and_the_compiled_loop_is_used():
+    # A plain `pip install sktheory` brings numba: it is in [project].dependencies,
+    # not only in an extra.
+    from pathlib import Path
+
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+    pyproject = Path(__file__).resolve().parents[1] / "pyproject.toml"
+    deps = tomllib.loads(pyproject.read_text())["project"]["dependencies"]
+    assert any(d.replace(" ", "").lower().startswith("numba") for d in deps), deps
+    numba = pytest.importorskip("numba")
+    # With numba present, fits run the compiled dispatchers, which compiled a
+    # signature for the fit's arrays.
+    from sktheory import two_timescale
+
+    X, y, _ = make_piecewise_constant(200, random_state=0)
+    TwoTimescaleNet(max_iter=1000, timescale_ratio=1.0, random_state=0).fit(X, y)
+    kernels = two_timescale._kernels()
+    assert isinstance(kernels.sgd_steps, numba.core.registry.CPUDispatcher)
+    assert kernels.sgd_steps is not _PYTHON_KERNELS.sgd_steps
+    assert kernels.sgd_steps.signatures
+
+
+def test_without_numba_the_python_loop_runs_and_warns_once(monkeypatch):
+    from sktheory import two_timescale
+
+    monkeypatch.setattr(two_timescale, "HAS_NUMBA", False)
+    monkeypatch.setattr(two_timescale, "_compiled", None)
+    X, y, _ = make_piecewise_constant(100, random_state=0)
+    net = TwoTimescaleNet(max_iter=200, timescale_ratio=1.0, random_state=0)
+    with pytest.warns(RuntimeWarning, match="pure Python.*pip install numba"):
+        first = net.fit(X, y).predict(X)
+    assert two_timescale._kernels() is _PYTHON_KERNELS
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        np.testing.assert_array_equal(net.fit(X, y).predict(X), first)
+
+
 # ------------------------------------------------------------- fast solution
 def test_fast_outer_weights_is_least_squares_on_step_features():
     rng = np.random.RandomState(0)
