@@ -45,22 +45,30 @@ import numpy as np
 import torch
 from scipy.special import erf as _erf
 from sklearn.base import RegressorMixin, _fit_context
-from sklearn.utils._param_validation import Interval
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted
 
-from sktheory.base import TorchEstimator, TrainState, Window, resolve_device
+from sktheory.base import TorchEstimator, TrainState, Window, resolve_device, single_thread
 
 __all__ = [
     "SingleLocationRegressor",
     "bayes_oracle_attention",
     "bayes_oracle_predict",
+    "PopulationRun",
     "linear_baseline_risk",
+    "manifold_init",
     "overlaps",
+    "population_gradient_descent",
     "population_risk",
     "zeta",
 ]
 
 _SQRT_PI = math.sqrt(math.pi)
+#: learning_rate="auto" is this over (n_features + 2 n_tokens), the loss's curvature scale.
+_AUTO_STEP = 2.0
+#: Sequences on which the swap check compares the losses of (k, v) and (v, k).
+_SWAP_CHECK_SAMPLES = 2048
 _GL_NODES, _GL_WEIGHTS = np.polynomial.legendre.leggauss(96)
 
 
@@ -360,6 +368,302 @@ def bayes_oracle_predict(
     return np.einsum("nl,nl->n", p, X @ np.asarray(v_star, dtype=np.float64))
 
 
+# ---------------------------------------------------------- population dynamics
+def _zeta_torch(t: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
+    """:func:`zeta` in torch (same quadrature), differentiable in ``t``."""
+    nodes = torch.as_tensor(_GL_NODES, dtype=t.dtype)
+    weights = torch.as_tensor(_GL_WEIGHTS, dtype=t.dtype)
+    c = 1.0 / torch.sqrt(1.0 + 2.0 * s**2)
+    upper = torch.minimum(t.abs(), 12.0 / c)
+    u = upper[..., None] / 2.0 * (nodes + 1.0)
+    integral = upper / 2.0 * (weights * _zeta_t_torch(u, s[..., None])).sum(-1)
+    return 2.0 / math.pi * torch.arcsin(2.0 * s**2 / (1.0 + 2.0 * s**2)) + integral
+
+
+def _erf1_torch(x: torch.Tensor) -> torch.Tensor:
+    return 2.0 / _SQRT_PI * torch.exp(-x * x)
+
+
+def _zeta_t_torch(t: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
+    c = 1.0 / torch.sqrt(1.0 + 2.0 * s**2)
+    return 2.0 * c * _erf1_torch(c * t) * torch.erf(c / torch.sqrt(1.0 + 4.0 * s**2) * t)
+
+
+def _zeta_tt_torch(t: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
+    c = 1.0 / torch.sqrt(1.0 + 2.0 * s**2)
+    c2 = c / torch.sqrt(1.0 + 4.0 * s**2)
+    e1, e1b = _erf1_torch(c * t), _erf1_torch(c2 * t)
+    return 2.0 * c * (-2.0 * c * c * t * e1 * torch.erf(c2 * t) + c2 * e1 * e1b)
+
+
+def _risk_torch(o: torch.Tensor, lam: float, d: int, L: int, gamma: float) -> torch.Tensor:
+    """Excess risk of ``T`` (output scale 1) at overlaps ``o = (kappa, nu, theta, eta, rho)``.
+
+    The torch twin of :func:`population_risk` (``noise=0``, ``scale=1``), for autograd.
+    """
+    kappa, nu, theta, eta, rho = o
+    lam_t = torch.as_tensor(lam, dtype=o.dtype)
+    mu = math.sqrt(d / 2.0)
+    a, b = lam * mu * kappa, lam_t * gamma
+    c = 1.0 / torch.sqrt(1.0 + 2.0 * b**2)
+    E0 = torch.erf(a * c)
+    E1 = b * c * _erf1_torch(a * c)
+    E2 = E0 - 2.0 * b**2 * c**3 * a * _erf1_torch(a * c)
+    F0 = _zeta_torch(a, b)
+    F1 = b * _zeta_t_torch(a, b)
+    F2 = F0 + b**2 * _zeta_tt_torch(a, b)
+    zero = torch.zeros((), dtype=o.dtype)
+    EB = rho * lam * 2.0 / _SQRT_PI / math.sqrt(1.0 + 2.0 * lam**2)
+    EB2 = _zeta_torch(zero, lam_t) + rho**2 * lam**2 * _zeta_tt_torch(zero, lam_t)
+    EA = mu * theta * E0 + gamma * rho * E1
+    EA2 = (
+        mu**2 * theta**2 * F0
+        + 2.0 * mu * theta * gamma * rho * F1
+        + gamma**2 * rho**2 * F2
+        + gamma**2 * (1.0 - rho**2) * F0
+    )
+    ETT = EA2 + 2.0 * (L - 1) * EA * EB + (L - 1) * EB2 + (L - 1) * (L - 2) * EB**2
+    ETY = gamma * (mu * theta * eta * E1 + gamma * rho * eta * E2 + gamma * (nu - rho * eta) * E0)
+    return ETT - 2.0 * ETY + gamma**2
+
+
+def manifold_init(k_star: Any, v_star: Any, random_state: Any = None) -> np.ndarray:
+    """A random initial ``(k, v)`` on the paper's manifold ``k ⟂ v*, v ⟂ k*, k ⟂ v``.
+
+    The paper's second initialisation: ``k`` uniform on the unit sphere of the
+    orthogonal of ``v*``; ``v`` Gaussian, made orthogonal to ``k*`` and then
+    to the part of ``k`` orthogonal to ``k*`` (so that ``<k, v> = 0``), and
+    normalised. Pass the result as ``init`` of :class:`SingleLocationRegressor`
+    or :func:`population_gradient_descent`.
+
+    Parameters
+    ----------
+    k_star, v_star : array-like of shape (n_features,)
+        Orthogonal unit vectors (the truth).
+    random_state : int, RandomState instance or None, default=None
+
+    Returns
+    -------
+    ndarray of shape (n_features, 2)
+        The key and the value as columns.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> kv = manifold_init(np.eye(5)[0], np.eye(5)[1], random_state=0)
+    >>> o = overlaps(kv[:, 0], kv[:, 1], np.eye(5)[0], np.eye(5)[1])
+    >>> round(o["distance_to_manifold"], 12)
+    0.0
+    """
+    ks, vs = (np.asarray(a, dtype=np.float64).ravel() for a in (k_star, v_star))
+    if ks.shape != vs.shape or ks.size < 3:
+        raise ValueError("k_star and v_star must be vectors of the same length, at least 3.")
+    ks, vs = ks / np.linalg.norm(ks), vs / np.linalg.norm(vs)
+    if abs(ks @ vs) > 1e-8:
+        raise ValueError(f"k_star and v_star must be orthogonal, <k*, v*> = {ks @ vs:.3g}.")
+    rng = check_random_state(random_state)
+    k = rng.standard_normal(ks.size)
+    k -= (vs @ k) * vs
+    k /= np.linalg.norm(k)
+    v = rng.standard_normal(ks.size)
+    v -= (ks @ v) * ks
+    k_perp = k - (ks @ k) * ks
+    k_perp /= np.linalg.norm(k_perp)
+    v -= (k_perp @ v) * k_perp
+    return np.column_stack([k, v / np.linalg.norm(v)])
+
+
+@dataclass
+class PopulationRun:
+    """Trajectory of :func:`population_gradient_descent`, one entry per record.
+
+    Attributes
+    ----------
+    iter : ndarray of int
+        Steps done (0 is the initialisation).
+    temperature : ndarray
+        Temperature of the next step.
+    kappa, nu, theta, eta, rho, distance_to_manifold : ndarray
+        The overlaps (see :func:`overlaps`).
+    excess_risk : ndarray
+        Population excess risk of ``T`` (output scale 1) at the record's
+        temperature (the quantity descended).
+    ideal_risk : ndarray
+        The same for the ideal predictor ``T(k*, v*)`` at the same temperature.
+    key, value : ndarray of shape (n_features,)
+        The final ``k`` and ``v``.
+    """
+
+    iter: np.ndarray
+    temperature: np.ndarray
+    kappa: np.ndarray
+    nu: np.ndarray
+    theta: np.ndarray
+    eta: np.ndarray
+    rho: np.ndarray
+    distance_to_manifold: np.ndarray
+    excess_risk: np.ndarray
+    ideal_risk: np.ndarray
+    key: np.ndarray
+    value: np.ndarray
+
+
+def population_gradient_descent(
+    n_features: int = 400,
+    n_tokens: int = 10,
+    *,
+    gamma: float = math.sqrt(0.5),
+    temperature: float = 1.0,
+    temperature_decay: float = 1e-4,
+    learning_rate: float = 4e-3,
+    max_iter: int = 120_000,
+    init: str | Any = "sphere",
+    k_star: Any = None,
+    v_star: Any = None,
+    record_every: int = 300,
+    random_state: Any = None,
+) -> PopulationRun:
+    """Projected gradient descent on the closed-form population risk (the paper's GD run).
+
+    Minimises ``R(k, v) = E[(T(X) - Y)^2] - noise^2`` of :func:`population_risk`
+    (output scale 1) over ``k, v`` on the unit sphere: at step ``t`` the
+    gradients of ``R`` at temperature ``lambda_t = temperature / (1 +
+    temperature_decay t)`` (from torch autograd through the closed form) are
+    projected on the tangent spaces at the current point, a step of
+    ``learning_rate`` is taken and both vectors are renormalised. The defaults
+    are the paper's ``d = 400`` run from the sphere with its temperature
+    schedule (``lambda_0 = 1``, step 4e-3, 120000 steps); its other run starts
+    on the manifold (``init=manifold_init(k*, v*)``) at a fixed
+    ``temperature=0.1`` (``temperature_decay=0``) for 20000 steps.
+
+    Parameters
+    ----------
+    n_features : int, default=400
+        Dimension ``d``.
+    n_tokens : int, default=10
+        Sequence length ``L``.
+    gamma : float, default=sqrt(0.5)
+        Standard deviation of the relevant token.
+    temperature : float, default=1.0
+        Initial temperature ``lambda_0 > 0``.
+    temperature_decay : float, default=1e-4
+        Schedule ``lambda_t = lambda_0 / (1 + temperature_decay t)``.
+    learning_rate : float, default=4e-3
+    max_iter : int, default=120000
+        Number of steps.
+    init : "sphere" or array-like of shape (n_features, 2), default="sphere"
+        Uniform on the sphere, or the initial key and value as columns (for
+        instance from :func:`manifold_init`).
+    k_star, v_star : array-like of shape (n_features,), default=None
+        The truth; drawn as in :func:`sktheory.datasets.make_single_location`
+        when omitted.
+    record_every : int, default=300
+        Steps between records.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the truth (when drawn) and the sphere initialisation.
+
+    Returns
+    -------
+    PopulationRun
+
+    Examples
+    --------
+    >>> run = population_gradient_descent(
+    ...     100, 5, temperature_decay=5e-3, learning_rate=0.03, max_iter=2000,
+    ...     record_every=1000, random_state=0,
+    ... )
+    >>> bool(abs(run.kappa[-1]) > 0.99 and abs(run.nu[-1]) > 0.99)
+    True
+    >>> bool(abs(run.excess_risk[-1] - run.ideal_risk[-1]) < 0.01)
+    True
+    """
+    d, L = int(n_features), int(n_tokens)
+    if d < 3 or L < 1:
+        raise ValueError(f"need n_features >= 3 and n_tokens >= 1, got {d} and {L}.")
+    for name, value in [("temperature", temperature), ("learning_rate", learning_rate)]:
+        if not (math.isfinite(value) and value > 0):
+            raise ValueError(f"{name} must be a finite number > 0, got {value}.")
+    if not (math.isfinite(temperature_decay) and temperature_decay >= 0):
+        raise ValueError(f"temperature_decay must be >= 0, got {temperature_decay}.")
+    if max_iter < 1 or record_every < 1:
+        raise ValueError("max_iter and record_every must be >= 1.")
+    rng = check_random_state(random_state)
+    if k_star is None or v_star is None:
+        k_star = rng.standard_normal(d) if k_star is None else k_star
+        k_star = np.asarray(k_star, dtype=np.float64) / np.linalg.norm(k_star)
+        if v_star is None:
+            v_star = rng.standard_normal(d)
+            v_star = v_star - (v_star @ k_star) * k_star
+    ks, vs = (np.asarray(a, dtype=np.float64).ravel() for a in (k_star, v_star))
+    if ks.shape != (d,) or vs.shape != (d,):
+        raise ValueError(f"k_star and v_star must have shape ({d},).")
+    ks, vs = ks / np.linalg.norm(ks), vs / np.linalg.norm(vs)
+    if abs(ks @ vs) > 1e-8:
+        raise ValueError(f"k_star and v_star must be orthogonal, <k*, v*> = {ks @ vs:.3g}.")
+    if isinstance(init, str):
+        if init != "sphere":
+            raise ValueError(f"init must be 'sphere' or an array, got {init!r}.")
+        kv = rng.standard_normal((d, 2))
+    else:
+        kv = np.asarray(init, dtype=np.float64)
+        if kv.shape != (d, 2) or not np.all(np.isfinite(kv)):
+            raise ValueError(f"init must be a finite array of shape ({d}, 2).")
+    kv = torch.tensor(kv / np.linalg.norm(kv, axis=0))
+    truth = torch.tensor(np.column_stack([ks, vs]))
+
+    def overlaps_of(kv: torch.Tensor) -> torch.Tensor:
+        k, v = kv[:, 0], kv[:, 1]
+        proj = truth.T @ kv  # [[kappa, theta], [eta, nu]]
+        return torch.stack([proj[0, 0], proj[1, 1], proj[0, 1], proj[1, 0], k @ v])
+
+    ideal = torch.tensor([1.0, 1.0, 0.0, 0.0, 0.0], dtype=torch.float64)
+    records: dict[str, list] = {"iter": [], "temperature": [], "o": [], "risk": [], "ideal": []}
+
+    def record(step: int, lam: float, o: torch.Tensor, risk: float) -> None:
+        records["iter"].append(step)
+        records["temperature"].append(lam)
+        records["o"].append(o.detach().numpy().copy())
+        records["risk"].append(risk)
+        records["ideal"].append(float(_risk_torch(ideal, lam, d, L, gamma)))
+
+    ks_t, vs_t = truth[:, 0], truth[:, 1]
+    with single_thread("cpu"):
+        for step in range(max_iter + 1):
+            lam = temperature / (1.0 + temperature_decay * step)
+            # R depends on (k, v) only through the overlaps: autograd in the five
+            # overlaps, then the chain rule to k and v.
+            o = overlaps_of(kv).requires_grad_(True)
+            risk = _risk_torch(o, lam, d, L, gamma)
+            if step % record_every == 0 or step == max_iter:
+                record(step, lam, o, risk.item())
+            if step == max_iter:
+                break
+            (g,) = torch.autograd.grad(risk, o)
+            if not bool(torch.isfinite(g).all()):
+                raise FloatingPointError(f"the risk's gradient is not finite at step {step}.")
+            k, v = kv[:, 0], kv[:, 1]
+            grad = torch.stack(
+                [g[0] * ks_t + g[3] * vs_t + g[4] * v, g[1] * vs_t + g[2] * ks_t + g[4] * k], 1
+            )
+            kv = kv - learning_rate * (grad - kv * (grad * kv).sum(0))
+            kv = kv / torch.linalg.vector_norm(kv, dim=0)
+    o = np.array(records["o"])
+    return PopulationRun(
+        iter=np.array(records["iter"]),
+        temperature=np.array(records["temperature"]),
+        kappa=o[:, 0],
+        nu=o[:, 1],
+        theta=o[:, 2],
+        eta=o[:, 3],
+        rho=o[:, 4],
+        distance_to_manifold=np.sqrt(o[:, 2] ** 2 + o[:, 3] ** 2 + o[:, 4] ** 2),
+        excess_risk=np.array(records["risk"]),
+        ideal_risk=np.array(records["ideal"]),
+        key=kv[:, 0].detach().numpy().copy(),
+        value=kv[:, 1].detach().numpy().copy(),
+    )
+
+
 # ------------------------------------------------------------------------ estimator
 def _forward(
     X: torch.Tensor, kv: torch.Tensor, temperature: float
@@ -399,6 +703,8 @@ class _Data:
     sample_weight: np.ndarray
     batch: int
     baseline: float
+    learning_rate: float
+    check: slice  # the sequences on which the swap check compares (k, v) and (v, k)
 
 
 @dataclass
@@ -423,7 +729,9 @@ class SingleLocationRegressor(RegressorMixin, TorchEstimator):
     space of the sphere, steps, and renormalises. The temperature of step
     ``t`` (from 0) is ``lambda_t = temperature / (1 + temperature_decay t)``;
     the decay is what lets the sphere initialisation escape the "swapped"
-    spurious point ``k = -v*``.
+    spurious point ``k = -v*``. After each window of steps a swap check
+    (``correct_swap``) exchanges ``k`` and ``v`` when that lowers the training
+    loss at the initial temperature (see Notes).
 
     Output scale. ``k`` and ``v`` are trained as in the paper, with output
     scale 1 (``v`` unit norm) on ``y`` minus its mean (when
@@ -443,23 +751,33 @@ class SingleLocationRegressor(RegressorMixin, TorchEstimator):
         ``p / n_tokens`` features, or as ``p`` tokens of one feature when None.
         3-D input ``(n_samples, n_tokens, n_features)`` is used as is (and must
         have ``n_tokens`` tokens when it is set).
-    temperature : float, default=1.0
-        Initial temperature ``lambda_0 > 0``.
-    temperature_decay : float, default=1e-2
+    temperature : float, default=2.0
+        Initial temperature ``lambda_0 > 0`` (the paper's SGD run's).
+    temperature_decay : float, default=4e-3
         Schedule ``lambda_t = lambda_0 / (1 + temperature_decay * t)``; 0 keeps
-        the temperature fixed.
-    learning_rate : float, default=0.05
-        Step size of the projected gradient steps. The largest stable step
-        shrinks roughly like ``1 / n_features`` (the curvature along ``<v, k*>``
-        grows like ``d``); the default suits ``d`` up to about 100.
-    batch_size : int, default=64
+        the temperature fixed. The default ends ``max_iter=10000`` steps at
+        ``lambda_0 / 41``: the key keeps improving while
+        ``lambda sqrt(d / 2)`` is of order 1 or less.
+    learning_rate : float or "auto", default="auto"
+        Step size of the projected gradient steps. ``"auto"`` is
+        ``2 / (n_features + 2 n_tokens)``: the curvature along ``<v, k*>``
+        grows like ``d``, so the largest stable step shrinks like ``1 / d``.
+    batch_size : int, default=32
         Sequences per SGD step (capped at the training-set size).
-    max_iter : int, default=2000
+    max_iter : int, default=10000
         Number of SGD steps (updates).
     fit_intercept : bool, default=True
         Centre ``y`` for training and fit an intercept.
     fit_output_scale : bool, default=True
         Fit the scalar output scale by least squares after training.
+    init : "sphere" or array-like of shape (n_features, 2), default="sphere"
+        ``k`` and ``v`` uniform on the sphere, or given as the columns of an
+        array (normalised), for instance the paper's initialisation on its
+        manifold from :func:`manifold_init` when ``k*, v*`` are known.
+    correct_swap : bool, default=True
+        After each window, exchange ``k`` and ``v`` when the exchanged pair has
+        the lower training loss (output scale 1) at the initial temperature
+        (see Notes). False runs the paper's plain projected SGD.
     warm_start : bool, default=False
         When True and the model is fitted, ``fit`` continues the same run
         (key, value, minibatch order, random stream and temperature schedule)
@@ -489,6 +807,11 @@ class SingleLocationRegressor(RegressorMixin, TorchEstimator):
         Output scale.
     intercept_ : float
         Output intercept.
+    learning_rate_ : float
+        Step size used (``learning_rate`` resolved).
+    n_swaps_ : int
+        Exchanges of ``k`` and ``v`` made by the swap check (early ones,
+        while ``(k, v)`` is still random, are frequent and harmless).
     history_ : list of dict
         One record per window of about ``max_iter / 100`` steps: ``iter``
         (steps done), ``loss`` (mean over the window's steps of the minibatch
@@ -508,14 +831,23 @@ class SingleLocationRegressor(RegressorMixin, TorchEstimator):
 
     Notes
     -----
-    The defaults are a short schedule tuned at ``d = 80``, ``L = 10``. On
-    most seeds it reaches ``|<k, k*>|, |<v, v*>| > 0.99``; the other runs end
-    in the swapped point ``k = +-v*``, ``v = +-k*``, which at small
-    temperature predicts about as well (for small ``lambda``, ``T`` is nearly
+    Defaults and the swapped point. The swapped point ``k = +-v*``,
+    ``v = +-k*`` is a spurious minimum: at small temperature ``T`` is nearly
     the symmetric bilinear form ``(2 lambda / sqrt(pi)) sum_l <X_l, k> <X_l,
-    v>``). The paper's SGD run (``temperature=2``, ``temperature_decay=1e-4``,
-    ``learning_rate=1e-3``, ``batch_size=5``, 200000 steps) spends far longer
-    at large temperature, where the swapped point is a poor fit.
+    v>``, the same at both points, and the swapped pair even has the lower
+    population risk there, so the test error does not reveal it, while
+    ``locate`` is then no better than chance. At a large temperature, with
+    output scale 1, the swapped pair reads ``sqrt(d / 2) erf(lambda <X_J0,
+    v*>)``, far off the scale of ``y``, and fits about 4 times worse (closed
+    form at ``lambda = 2``, ``d = 80``, ``L = 10``: excess risk 24.3 vs 6.3).
+    The swap check uses that: after each window it keeps whichever of
+    ``(k, v)`` and ``(v, k)`` has the lower training loss at ``lambda_0`` on
+    the first 2048 sequences. The check assumes ``y`` on the scale of
+    ``<X_l, v*>`` (as training itself does): standardise a target whose scale
+    is far from the tokens'. The schedule alone (``correct_swap=False``) ends
+    swapped on some seeds; the benchmark ``benchmarks/bench_single_location.py``
+    measures both over 20 seeds at ``d, L`` in ``(40, 6), (80, 10), (100, 8),
+    (200, 10)`` with ``n = 60 d``.
 
     Sample weights weight each sequence's squared error in the minibatch loss
     (weights rescaled to mean 1 over the training set, so the minibatch loss
@@ -551,11 +883,13 @@ class SingleLocationRegressor(RegressorMixin, TorchEstimator):
         "n_tokens": [Interval(Integral, 1, None, closed="left"), None],
         "temperature": [Interval(Real, 0, None, closed="neither")],
         "temperature_decay": [Interval(Real, 0, None, closed="left")],
-        "learning_rate": [Interval(Real, 0, None, closed="neither")],
+        "learning_rate": [Interval(Real, 0, None, closed="neither"), StrOptions({"auto"})],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
         "fit_intercept": ["boolean"],
         "fit_output_scale": ["boolean"],
+        "init": [StrOptions({"sphere"}), "array-like"],
+        "correct_swap": ["boolean"],
         "warm_start": ["boolean"],
     }
 
@@ -572,13 +906,15 @@ class SingleLocationRegressor(RegressorMixin, TorchEstimator):
     def __init__(
         self,
         n_tokens: int | None = None,
-        temperature: float = 1.0,
-        temperature_decay: float = 1e-2,
-        learning_rate: float = 0.05,
-        batch_size: int = 64,
-        max_iter: int = 2000,
+        temperature: float = 2.0,
+        temperature_decay: float = 4e-3,
+        learning_rate: float | str = "auto",
+        batch_size: int = 32,
+        max_iter: int = 10000,
         fit_intercept: bool = True,
         fit_output_scale: bool = True,
+        init: str | Any = "sphere",
+        correct_swap: bool = True,
         warm_start: bool = False,
         random_state: Any = None,
         device: str = "cpu",
@@ -594,6 +930,8 @@ class SingleLocationRegressor(RegressorMixin, TorchEstimator):
         self.max_iter = max_iter
         self.fit_intercept = fit_intercept
         self.fit_output_scale = fit_output_scale
+        self.init = init
+        self.correct_swap = correct_swap
         self.warm_start = warm_start
         self.random_state = random_state
         self.device = device
@@ -650,17 +988,29 @@ class SingleLocationRegressor(RegressorMixin, TorchEstimator):
             batch=min(self.batch_size, len(y)),
             # Predicting 0 on the training target: the mean of y (or 0).
             baseline=float(np.average(target**2, weights=sw)),
+            learning_rate=self._resolve_learning_rate(X.shape[2], X.shape[1]),
+            check=slice(0, _SWAP_CHECK_SAMPLES),
         )
 
     def _init_state(self, data: _Data, generator: torch.Generator) -> _State:
         d = data.X.shape[2]
-
-        def sphere() -> torch.Tensor:
-            w = torch.randn(d, generator=generator, dtype=torch.float64)
-            return (w / w.norm()).to(device=self.device_, dtype=self._torch_dtype)
-
-        kv = torch.stack([sphere(), sphere()], dim=1)
+        if isinstance(self.init, str):  # "sphere": k and v uniform on the sphere
+            kv = torch.stack(
+                [torch.randn(d, generator=generator, dtype=torch.float64) for _ in range(2)], dim=1
+            )
+        else:
+            kv = torch.as_tensor(np.asarray(self.init, dtype=np.float64))
+            if kv.shape != (d, 2) or not bool(torch.isfinite(kv).all()):
+                raise ValueError(
+                    f"init must be 'sphere' or a finite array of shape ({d}, 2) holding the "
+                    f"initial key and value as columns, got shape {tuple(kv.shape)}."
+                )
+            if bool((torch.linalg.vector_norm(kv, dim=0) == 0).any()):
+                raise ValueError("init's key and value columns must be non-zero.")
+        kv = kv / torch.linalg.vector_norm(kv, dim=0)
+        kv = kv.to(device=self.device_, dtype=self._torch_dtype)
         empty = torch.empty(0, dtype=torch.long, device=self.device_)
+        self.n_swaps_ = 0
         return _State(generator=generator, kv=kv, order=empty)
 
     def _initial_loss(self, state: _State, data: _Data) -> float:
@@ -697,9 +1047,33 @@ class SingleLocationRegressor(RegressorMixin, TorchEstimator):
             grad = Xb.reshape(-1, Xb.shape[-1]).T @ coef.reshape(-1, 2) * (2.0 / data.batch)
             # Both tangent steps from the same old point, then back to the sphere.
             kv = state.kv
-            kv = kv - self.learning_rate * (grad - kv * (grad * kv).sum(0))
+            kv = kv - data.learning_rate * (grad - kv * (grad * kv).sum(0))
             state.kv = kv / torch.linalg.vector_norm(kv, dim=0)
+        if self.correct_swap and self._swap_is_better(state.kv, data):
+            state.kv = state.kv.flip(1)
+            self.n_swaps_ += 1
         return Window(total / n_updates, n_updates)
+
+    def _check_loss(self, kv: torch.Tensor, data: _Data) -> float:
+        """Training loss (output scale 1) at the initial temperature on the check sequences."""
+        X, target = data.X[data.check], data.target[data.check]
+        resid = _forward(X, kv, self.temperature)[2] - target
+        return float((data.weight[data.check] * resid) @ resid)
+
+    def _swap_is_better(self, kv: torch.Tensor, data: _Data) -> bool:
+        """Whether exchanging key and value lowers the loss at the initial temperature.
+
+        At the swapped point (``k = +-v*``, ``v = +-k*``) the predictor at small
+        temperature is nearly the same symmetric bilinear form as at the truth,
+        but at a large temperature the swapped pair reads
+        ``sqrt(d / 2) erf(lambda <X_J0, v*>)``, far off the scale of ``y``.
+        """
+        return self._check_loss(kv.flip(1), data) < self._check_loss(kv, data)
+
+    def _resolve_learning_rate(self, n_features: int, n_tokens: int) -> float:
+        if self.learning_rate == "auto":
+            return _AUTO_STEP / (n_features + 2 * n_tokens)
+        return float(self.learning_rate)
 
     def _record(self, state: _State, data: _Data) -> dict:
         return {
@@ -710,6 +1084,7 @@ class SingleLocationRegressor(RegressorMixin, TorchEstimator):
 
     def _finalize(self, state: _State, data: _Data) -> None:
         self.key_, self.value_ = self._to_numpy(state.kv[:, 0]), self._to_numpy(state.kv[:, 1])
+        self.learning_rate_ = data.learning_rate
         self.temperature_ = self._temperature_at(state.n_iter - 1)
         self.scale_, self.intercept_ = 1.0, 0.0
         if self.diverged_:

@@ -2,6 +2,7 @@
 
 import math
 import pickle
+import warnings
 
 import numpy as np
 import pytest
@@ -20,7 +21,14 @@ from sktheory import (
     linear_baseline_risk,
     population_risk,
 )
-from sktheory.attention import _FAST_ALIGN, overlaps, zeta
+from sktheory.attention import (
+    _FAST_ALIGN,
+    _risk_torch,
+    manifold_init,
+    overlaps,
+    population_gradient_descent,
+    zeta,
+)
 from sktheory.datasets import make_single_location
 
 GAMMA = math.sqrt(0.5)
@@ -436,3 +444,124 @@ def test_finite_blow_up_warn_variant_refuses_to_predict():
     assert model.diverged_
     with pytest.raises(ValueError, match="diverged"):
         model.attention(X)
+
+
+# ------------------------------------------------- defaults, swap check, init
+@pytest.mark.parametrize("d, L, seed", [(20, 4, 0), (20, 4, 1), (40, 6, 2)])
+def test_defaults_recover_the_location(d, L, seed):
+    # The criterion at fast sizes: n = 60 d, default parameters.
+    X, y, ks, vs, _ = make_single_location(60 * d, L, d, return_truth=True, random_state=seed)
+    Xte, _, _, _, pte = make_single_location(
+        2000, L, d, k_star=ks, v_star=vs, return_truth=True, random_state=seed + 100
+    )
+    model = SingleLocationRegressor(random_state=seed).fit(X, y)
+    o = model.overlaps(ks, vs)
+    assert abs(o["kappa"]) >= 0.95 and abs(o["nu"]) >= 0.95, o
+    assert (model.locate(Xte) == pte).mean() >= 0.95
+    assert model.learning_rate_ == pytest.approx(2.0 / (d + 2 * L))
+
+
+def _swapped_start(d, L, seed):
+    X, y, ks, vs, _ = make_single_location(60 * d, L, d, return_truth=True, random_state=seed)
+    # The swapped point k = v*, v = k*, slightly off so that SGD has to move.
+    rng = np.random.default_rng(seed)
+    init = np.column_stack([vs, ks]) + 0.05 * rng.standard_normal((d, 2))
+    return X, y, ks, vs, init
+
+
+def test_swap_check_leaves_the_swapped_point_and_plain_sgd_stays():
+    d, L = 20, 4
+    X, y, ks, vs, init = _swapped_start(d, L, 0)
+    params = {"init": init, "max_iter": 2000, "temperature_decay": 2e-2, "random_state": 0}
+    plain = SingleLocationRegressor(**params, correct_swap=False).fit(X, y)
+    o = plain.overlaps(ks, vs)
+    # Without the check the schedule stays at the swapped point: the key reads v*.
+    assert abs(o["eta"]) > 0.9 and abs(o["theta"]) > 0.9 and plain.n_swaps_ == 0
+    fixed = SingleLocationRegressor(**params).fit(X, y)
+    o = fixed.overlaps(ks, vs)
+    assert abs(o["kappa"]) > 0.95 and abs(o["nu"]) > 0.95
+    assert fixed.n_swaps_ % 2 == 1  # an odd number of exchanges
+    # The check's criterion: at the initial temperature (output scale 1) the
+    # swapped pair fits worse; the closed form says so too.
+    kw = {"temperature": 2.0, "n_features": d, "n_tokens": L}
+    assert population_risk(0, 0, 1, 1, 0, **kw) > 2 * population_risk(1, 1, 0, 0, 0, **kw)
+
+
+def test_init_array_and_manifold_init():
+    d = 12
+    _, _, ks, vs, _ = make_single_location(1, 3, d, return_truth=True, random_state=0)
+    kv = manifold_init(ks, vs, random_state=5)
+    o = overlaps(kv[:, 0], kv[:, 1], ks, vs)
+    assert o["distance_to_manifold"] < 1e-12 and abs(o["kappa"]) < 0.9
+    np.testing.assert_allclose(np.linalg.norm(kv, axis=0), 1.0)
+    X, y = make_single_location(64, 3, d, k_star=ks, v_star=vs, random_state=1)
+    model = SingleLocationRegressor(init=3 * kv, max_iter=1, batch_size=64, random_state=0)
+    # One step from the given point, normalised: the same as from kv itself.
+    start = SingleLocationRegressor(init=kv, max_iter=1, batch_size=64, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)  # one step is not convergence
+        model.fit(X, y)
+        np.testing.assert_allclose(start.fit(X, y).key_, model.key_)
+    assert abs(model.key_ @ kv[:, 0]) > 0.9
+    with pytest.raises(ValueError, match="shape"):
+        SingleLocationRegressor(init=kv[:-1], max_iter=1).fit(X, y)
+    with pytest.raises(ValueError, match="non-zero"):
+        SingleLocationRegressor(init=np.zeros((d, 2)), max_iter=1).fit(X, y)
+    with pytest.raises(ValueError, match="orthogonal"):
+        manifold_init(ks, ks)
+
+
+# --------------------------------------------------------- population dynamics
+def test_torch_risk_matches_the_closed_form_and_its_gradient():
+    rng = np.random.default_rng(0)
+    for _ in range(5):
+        o = rng.uniform(-1, 1, 5)
+        lam = rng.uniform(0.05, 2.0)
+        kw = {"temperature": lam, "n_features": 80, "n_tokens": 10}
+        ot = torch.tensor(o, requires_grad=True)
+        r = _risk_torch(ot, lam, 80, 10, GAMMA)
+        assert r.item() == pytest.approx(float(population_risk(*o, **kw)), rel=1e-12)
+        (g,) = torch.autograd.grad(r, ot)
+        # Central differences of the numpy closed form (independently coded).
+        h = 1e-6
+        for i in range(5):
+            e = np.eye(5)[i] * h
+            fd = (population_risk(*(o + e), **kw) - population_risk(*(o - e), **kw)) / (2 * h)
+            assert g[i].item() == pytest.approx(float(fd), rel=1e-5, abs=1e-7)
+
+
+def test_population_gradient_descent_aligns_and_reaches_the_ideal_risk():
+    # From the sphere with a temperature schedule (the paper's run, shortened).
+    run = population_gradient_descent(
+        100, 5, temperature=1.0, temperature_decay=5e-3, learning_rate=0.03,
+        max_iter=2000, record_every=200, random_state=0,
+    )  # fmt: skip
+    assert run.iter[0] == 0 and run.iter[-1] == 2000 and len(run.iter) == 11
+    assert abs(run.kappa[-1]) > 0.99 and abs(run.nu[-1]) > 0.99
+    assert run.distance_to_manifold[-1] < 0.01
+    # At the end the excess risk is that of T(k*, v*) at the same temperature.
+    assert run.excess_risk[-1] == pytest.approx(run.ideal_risk[-1], rel=0.01)
+    assert run.excess_risk[-1] < 0.05 * run.excess_risk[0]
+    np.testing.assert_allclose(run.temperature, 1.0 / (1 + 5e-3 * run.iter))
+    # The records are the closed form at the recorded overlaps.
+    kw = {"n_features": 100, "n_tokens": 5}
+    i = 5
+    args = (run.kappa[i], run.nu[i], run.theta[i], run.eta[i], run.rho[i])
+    expected = population_risk(*args, temperature=run.temperature[i], **kw)
+    assert run.excess_risk[i] == pytest.approx(float(expected), rel=1e-10)
+
+
+def test_population_gradient_descent_from_the_manifold_stays_on_it():
+    # The paper's second run: start on the manifold, fixed small temperature.
+    d = 60
+    _, _, ks, vs, _ = make_single_location(1, 5, d, return_truth=True, random_state=0)
+    run = population_gradient_descent(
+        d, 5, temperature=0.1, temperature_decay=0.0, learning_rate=0.05, max_iter=800,
+        init=manifold_init(ks, vs, random_state=1), k_star=ks, v_star=vs, record_every=100,
+    )  # fmt: skip
+    assert run.distance_to_manifold.max() < 1e-10
+    assert abs(run.kappa[-1]) > 0.99 and abs(run.nu[-1]) > 0.99
+    with pytest.raises(ValueError, match="temperature"):
+        population_gradient_descent(d, 5, temperature=0.0)
+    with pytest.raises(ValueError, match="shape"):
+        population_gradient_descent(d, 5, init=np.ones((d, 3)))

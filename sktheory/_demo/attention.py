@@ -9,11 +9,10 @@ from sktheory._demo import DemoRow, register
 
 @register("SingleLocationRegressor")
 def single_location(random_state: int = 0) -> DemoRow:
-    """Fit at d = 80, L = 10 and compare test excess risk with Ridge."""
+    """Fit with the defaults at d = 80, L = 10 and compare test excess risk with Ridge."""
     from sklearn.linear_model import Ridge
 
     from sktheory import SingleLocationRegressor
-    from sktheory.attention import _FAST_ALIGN
     from sktheory.datasets import make_single_location
 
     noise = 0.1
@@ -23,7 +22,7 @@ def single_location(random_state: int = 0) -> DemoRow:
     Xte, yte = make_single_location(
         4000, noise=noise, k_star=ks, v_star=vs, random_state=random_state + 1
     )
-    model = SingleLocationRegressor(**_FAST_ALIGN, random_state=random_state).fit(X, y)
+    model = SingleLocationRegressor(random_state=random_state).fit(X, y)
     ridge = Ridge(alpha=1.0).fit(X.reshape(len(X), -1), y)
     return {
         "task": "single-location regression d=80 L=10",
