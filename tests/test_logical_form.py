@@ -1,6 +1,8 @@
 """Tests of sktheory.logical_form: grammar, graph, executor, CSQA I/O, generator, search."""
 
 import json
+import tarfile
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -27,6 +29,7 @@ from sktheory.logical_form import (
     answers_equal,
     check,
     coverage_report,
+    csqa_scores,
     dialog_to_turns,
     execute,
     from_linear,
@@ -351,7 +354,8 @@ def test_csqa_json_constructor_and_round_trip(kg, tmp_path):
     again = KnowledgeGraph.from_csqa_json(
         files["wikidata_short_1.json"],
         labels=files["items_wikidata_n.json"],
-        entity_types=files["child_par_dict_name_2_corr.json"],
+        entity_types=files["child_par_dict_save.json"],
+        type_labels=files["child_par_dict_name_2_corr.json"],
     )
     assert sorted(again.triples()) == sorted(kg.triples())
     assert again.entity_types == kg.entity_types
@@ -497,22 +501,27 @@ def _dialog():
             "type_list": ["country"],
         },
         {"speaker": "SYSTEM", "utterance": "Germany", "all_entities": ["de"]},
-        {
-            "speaker": "USER",
-            "question-type": "Simple Question (Direct)",
-            "utterance": "Which country borders Paris?",
-            "entities_in_utterance": ["paris"],
-            "relations": ["border"],
-            "type_list": ["country"],
-        },
-        {"speaker": "SYSTEM", "utterance": "Did you mean Paris?", "all_entities": []},
+        # CSQA's convention: the ambiguous question is typed "Clarification"
+        # and annotated with the intended entity; the resolution gets the answer.
         {
             "speaker": "USER",
             "question-type": "Clarification",
-            "utterance": "No, I meant Poland.",
+            "utterance": "Which country borders that one?",
             "entities_in_utterance": ["pl"],
-            "relations": [],
-            "type_list": [],
+            "relations": ["border"],
+            "type_list": ["country"],
+        },
+        {
+            "speaker": "SYSTEM",
+            "utterance": "Did you mean Paris ?",
+            "all_entities": ["paris", "pl"],
+            "entities_in_utterance": ["paris"],
+        },
+        {
+            "speaker": "USER",
+            "question-type": "Simple Question (Coreferenced)",
+            "utterance": "No, I meant Poland. Could you tell me the answer for that?",
+            "entities": ["pl"],
         },
         {"speaker": "SYSTEM", "utterance": "Germany", "all_entities": ["de"]},
         {
@@ -541,9 +550,15 @@ def test_dialog_to_self_contained_turns(kg):
     assert answers == [["de"], ["de"], 2, True]
     assert [t["question-type"] for t in turns][1] == "Clarification"
     assert turns[0]["previous"] is None
-    # The clarification's previous turn is the ambiguous question.
-    assert turns[1]["previous"]["user"]["utterance"] == "Which country borders Paris?"
+    # One turn per exchange: the ambiguous question with the final answer.
+    assert turns[1]["utterance"] == "Which country borders that one?"
+    assert turns[1]["clarification"]["user"]["entities"] == ["pl"]
+    assert turns[1]["previous"]["user"]["utterance"] == "Which country borders France?"
+    # The next turn sees the ambiguous question and the final answer.
+    assert turns[2]["previous"]["user"]["utterance"] == "Which country borders that one?"
+    assert turns[2]["previous"]["system"]["all_entities"] == ["de"]
     assert "previous" not in turns[2]["previous"]["user"]
+    assert "clarification" not in turns[2]["previous"]["user"]
     assert execute("filter(find(pl, border), country)", kg, turns[1]) == answers[1]
     assert execute("count(find_reverse(prev_answer, flows))", kg, turns[2]) == answers[2]
     assert search(turns[1], answers[1], kg).found
@@ -597,10 +612,14 @@ def test_malformed_dialog_files(tmp_path):
             dialog_to_turns(bad)
     with pytest.raises(FileNotFoundError):
         read_csqa(tmp_path / "nothing")
+    # A count without a number is read as None (no crash) and read_csqa warns.
     bad_count = _dialog()[6:8]
     bad_count[1] = {"speaker": "SYSTEM", "utterance": "many", "all_entities": []}
-    with pytest.raises(ValueError, match="count answer without a number"):
-        dialog_to_turns(bad_count)
+    assert dialog_to_turns(bad_count)[1] == [None]
+    write_csqa([bad_count], tmp_path / "bad")
+    with pytest.warns(UserWarning, match="1 count or verification answers"):
+        _, answers, counts = read_csqa(tmp_path / "bad", return_counts=True)
+    assert answers == [None] and counts["unread"] == 1
 
 
 def test_shipped_sample_reads_and_covers_every_type():
@@ -776,3 +795,253 @@ def test_example_smoke(tmp_path):
     out = module.main(["--smoke", "--output", str(tmp_path)])
     assert out["coverage"] >= 0.96
     assert (tmp_path / "logical_form_coverage.png").stat().st_size > 1000
+
+
+# --------------------------------------------------------------------------
+# Real CSQA dialogs: the shared sample when present, else a real-format fixture.
+REAL_SAMPLE = Path(__file__).resolve().parents[1].parent / "shared" / "csqa-sample"
+
+
+def _real_format_dialogs() -> list[list[dict]]:
+    """Two dialogs in CSQA's exact conventions (fields, clarification exchange,
+    two-part replies, a count reply without digits)."""
+    simple = {
+        "ques_type_id": 1,
+        "question-type": "Simple Question (Direct)",
+        "description": "Simple Question",
+        "entities_in_utterance": ["fr"],
+        "relations": ["border"],
+        "type_list": ["country"],
+        "speaker": "USER",
+        "utterance": "Which country borders France ?",
+    }
+    clar = {
+        "ques_type_id": 3,
+        "question-type": "Clarification",
+        "description": "Simple Question|Single Entity|Indirect",
+        "entities_in_utterance": ["pl"],
+        "sec_ques_sub_type": 2,
+        "relations": ["border"],
+        "type_list": ["country"],
+        "speaker": "USER",
+        "sec_ques_type": 1,
+        "utterance": "Which country borders that one ?",
+    }
+    ask = {
+        "description": "Clarification for simple ques.",
+        "entities_in_utterance": ["fr"],
+        "active_set": ["(fr,border,c(country))", "(pl,border,c(country))"],
+        "relations": [],
+        "all_entities": ["fr", "pl"],
+        "speaker": "SYSTEM",
+        "utterance": "Did you mean France ?",
+    }
+    no = {
+        "ques_type_id": 2,
+        "question-type": "Simple Question (Coreferenced)",
+        "entities": ["pl"],
+        "speaker": "USER",
+        "sec_ques_type": 1,
+        "sec_ques_sub_type": 2,
+        "utterance": "No, I meant Poland. Could you tell me the answer for that?",
+    }
+    yes = {**no, "utterance": "Yes"}
+    del yes["entities"]
+    verif = {
+        "ques_type_id": 4,
+        "question-type": "Verification (Boolean) (All)",
+        "description": "Verification|2 entities, both direct",
+        "bool_ques_type": 2,
+        "entities_in_utterance": ["de", "fr", "pl"],
+        "relations": ["border"],
+        "type_list": [],
+        "speaker": "USER",
+        "utterance": "Does Germany border France and Poland respectively ?",
+    }
+    count = {
+        "ques_type_id": 7,
+        "question-type": "Quantitative Reasoning (Count) (All)",
+        "description": "Quantitative|Count|Mult. entity type",
+        "count_ques_type": 1,
+        "count_ques_sub_type": 1,
+        "is_incomplete": 0,
+        "entities_in_utterance": ["oder"],
+        "relations": ["flows"],
+        "type_list": ["country", "city"],
+        "speaker": "USER",
+        "utterance": "How many countries and cities does the Oder flow through ?",
+    }
+
+    def system(text, ents=()):
+        return {"speaker": "SYSTEM", "utterance": text, "all_entities": list(ents)}
+
+    first = [
+        simple,
+        system("Germany", ["de"]),
+        clar,
+        ask,
+        no,
+        system("Germany", ["de"]),
+        verif,
+        system("YES and NO respectively"),
+        count,
+        system("2 countries and 0 cities"),
+    ]
+    second = [
+        clar,
+        {**ask, "utterance": "Did you mean Poland ?", "entities_in_utterance": ["pl"]},
+        yes,
+        system("Germany", ["de"]),
+        count,
+        system("I do not know"),
+        clar,
+        ask,  # a clarification question at the very end: no answer
+    ]
+    return [first, second]
+
+
+def _raw_counts(folder) -> dict:
+    """Counts straight from the JSON files, independent of the reader."""
+    pairs = clar = dangling = 0
+    for file in Path(folder).rglob("*.json"):
+        dialog = json.loads(file.read_text("utf-8"))
+        users = dialog[0::2]
+        pairs += len(users)
+        clar += sum(u.get("question-type") == "Clarification" for u in users)
+        dangling += users[-1].get("question-type") == "Clarification"
+    return {"pairs": pairs, "clarification questions": clar, "dangling": dangling}
+
+
+def test_real_format_fixture_reads_every_pair_once(tmp_path):
+    write_csqa(_real_format_dialogs(), tmp_path / "qa")
+    with pytest.warns(UserWarning, match="1 count or verification"):
+        turns, answers, counts = read_csqa(tmp_path / "qa", return_counts=True)
+    raw = _raw_counts(tmp_path / "qa")
+    assert counts["pairs"] == raw["pairs"] == 9
+    assert counts["pairs"] == counts["turns"] + counts["clarifications"] + counts["dangling"]
+    assert counts["clarifications"] + counts["dangling"] == raw["clarification questions"]
+    assert answers == [["de"], ["de"], [True, False], [2, 0], ["de"], None]
+    assert counts["two_part"] == 2 and counts["unread"] == 1
+    clar = turns[1]
+    assert clar["question-type"] == "Clarification"
+    assert clar["utterance"] == "Which country borders that one ?"
+    assert clar["clarification"]["system"]["utterance"] == "Did you mean France ?"
+    assert clar["clarification"]["user"]["entities"] == ["pl"]
+    # The candidates of "Did you mean" are never the gold answer.
+    assert answers[1] != clar["clarification"]["system"]["all_entities"]
+    # Sub-type fields stay on the turn.
+    assert clar["sec_ques_type"] == 1 and turns[3]["count_ques_sub_type"] == 1
+    assert turns[2]["previous"]["user"]["utterance"] == clar["utterance"]
+    assert turns[4]["clarification"]["user"]["utterance"] == "Yes"
+
+
+def test_two_part_answers_are_scored_whole():
+    qts = ["Verification (Boolean) (All)", "Quantitative Reasoning (Count) (All)"]
+    s = csqa_scores([[True, False], [2, 1]], [[True, False], [2, 0]], qts)
+    assert s[qts[0]]["accuracy"] == 1.0 and s[qts[1]]["accuracy"] == 0.0
+    assert answer_score([1, 0], [True, False]) == 0.0  # 1 is not True
+
+
+def test_csqa_scores_micro_and_macro_against_hand_counts():
+    qt = ["Logical Reasoning (All)"] * 3
+    pred = [["a", "b"], ["c"], 4]
+    gold = [["a"], ["c", "d", "e"], ["f"]]
+    micro = csqa_scores(pred, gold, qt)[qt[0]]
+    # TP = 1 + 1 + 0, FP = 1 + 0 + 0, FN = 0 + 2 + 1.
+    assert micro["precision"] == pytest.approx(2 / 3)
+    assert micro["recall"] == pytest.approx(2 / 5)
+    assert micro["f1"] == pytest.approx(2 * (2 / 3) * (2 / 5) / (2 / 3 + 2 / 5))
+    macro = csqa_scores(pred, gold, qt, macro=True)[qt[0]]
+    assert macro["precision"] == pytest.approx((0.5 + 1 + 0) / 3)
+    assert macro["recall"] == pytest.approx((1 + 1 / 3 + 0) / 3)
+    with pytest.raises(ValueError, match="same length"):
+        csqa_scores(pred, gold[:2], qt)
+    unscored = csqa_scores([1], [None], ["Quantitative Reasoning (Count) (All)"])
+    assert unscored["Quantitative Reasoning (Count) (All)"]["unscored"] == 1
+    with pytest.raises(ValueError, match="unread"):
+        answer_score(1, None)
+
+
+@pytest.fixture(scope="module")
+def real_sample(tmp_path_factory):
+    if not REAL_SAMPLE.is_dir():
+        pytest.skip("the real CSQA sample (../shared/csqa-sample) is not present")
+    folder = tmp_path_factory.mktemp("csqa")
+    with tarfile.open(REAL_SAMPLE / "dialogs.tar.xz") as tar:
+        tar.extractall(folder, filter="data")
+    return folder
+
+
+def test_real_sample_counts_clarifications_and_two_part_answers(real_sample):
+    turns, answers, counts = read_csqa(real_sample, return_counts=True)
+    raw = _raw_counts(real_sample)
+    assert counts["dialogs"] == 317 and counts["pairs"] == raw["pairs"] == 3353
+    assert counts["clarifications"] == raw["clarification questions"] == 160
+    assert counts["turns"] == 3353 - 160 and counts["dangling"] == counts["unread"] == 0
+    # Every real question carries a description; resolutions ("Yes", "No, I
+    # meant ...") do not: one turn per described question.
+    described = sum(
+        "description" in u
+        for f in real_sample.rglob("*.json")
+        for u in json.loads(f.read_text("utf-8"))[0::2]
+    )
+    assert described == counts["turns"]
+    for turn, answer in zip(turns, answers, strict=True):
+        if "clarification" in turn:
+            assert turn["question-type"] == "Clarification" and "relations" in turn
+            assert turn["clarification"]["system"]["utterance"].startswith("Did you mean")
+            candidates = turn["clarification"]["system"]["all_entities"]
+            assert answer is not None and (not candidates or answer != candidates)
+    by_type: dict = {}
+    for turn, answer in zip(turns, answers, strict=True):
+        if isinstance(answer, list) and answer and not isinstance(answer[0], str):
+            by_type.setdefault(turn["question-type"], []).append(answer)
+    # 37 "YES and NO respectively"-style replies, 21 "N X and N Y" counts.
+    assert len(by_type["Verification (Boolean) (All)"]) == 37
+    assert all(len(a) == 2 for v in by_type.values() for a in v)
+    assert sum(len(v) for v in by_type.values()) == counts["two_part"] == 58
+
+
+def test_real_graph_files_keep_their_documented_meanings():
+    if not REAL_SAMPLE.is_dir():
+        pytest.skip("the real CSQA sample (../shared/csqa-sample) is not present")
+    folder = REAL_SAMPLE / "kg"
+    kg = KnowledgeGraph.from_csqa_folder(folder)
+    type_labels = json.loads((folder / "child_par_dict_name_2_corr.json").read_text("utf-8"))
+    ent_type = json.loads((folder / "child_par_dict_save.json").read_text("utf-8"))
+    assert len(kg.types) == 205 and kg.n_triples == 5148
+    assert kg.types == set(ent_type.values())
+    for e, t in list(ent_type.items())[:200]:
+        assert kg.types_of(e) == {t}
+    for t, text in type_labels.items():
+        assert t in kg.types and kg.label(t) == text
+
+
+def test_node_budget_makes_search_deterministic():
+    kg, turns, answers, _ = make_dataset(3, n_entities=200, random_state=1)
+    free = [Searcher(kg, max_results=3).search(t, a) for t, a in zip(turns, answers, strict=True)]
+    budget = max(r.n_candidates for r in free) // 2
+    pairs = list(zip(turns, answers, strict=True))
+    searchers = [Searcher(kg, max_nodes=budget, max_results=3) for _ in (0, 1)]
+    runs = [[s.search(*p) for p in pairs] for s in searchers]
+    assert [[str(f) for f in r.forms] for r in runs[0]] == [
+        [str(f) for f in r.forms] for r in runs[1]
+    ]
+    assert any(r.n_candidates == budget for r in runs[0])
+    assert all(r.n_candidates <= budget for r in runs[0])
+    assert {r.status for r in free} == {"found"}
+    with pytest.raises(ValueError, match="max_nodes must be a positive integer"):
+        Searcher(kg, max_nodes=0)
+
+
+def test_generator_writes_the_real_clarification_convention():
+    kg, turns, answers, forms = make_dataset(6, n_entities=300, random_state=0)
+    clar = [i for i, t in enumerate(turns) if t["question-type"] == "Clarification"]
+    assert clar
+    for i in clar:
+        turn = turns[i]
+        assert turn["relations"] and turn["type_list"]  # the ambiguous question
+        ask = turn["clarification"]["system"]["utterance"]
+        assert ask.startswith("Did you mean") and ask.endswith(" ?")
+        assert turn["clarification"]["user"]["utterance"].split(",")[0] in ("Yes", "No")
+        assert execute(forms[i], kg, turn) == answers[i]

@@ -28,10 +28,12 @@ True
 from importlib import resources
 
 from .csqa import (
+    ACCURACY_TYPES,
     COUNT_TYPES,
     QUESTION_TYPES,
     answer_from_turns,
     answer_score,
+    csqa_scores,
     dialog_to_turns,
     read_csqa,
     read_dialog,
@@ -78,6 +80,7 @@ from .supervision import (
 )
 
 __all__ = [
+    "ACCURACY_TYPES",
     "COUNT_TYPES",
     "KINDS",
     "OPERATORS",
@@ -109,6 +112,7 @@ __all__ = [
     "candidate_symbols",
     "check",
     "coverage_report",
+    "csqa_scores",
     "dialog_to_turns",
     "execute",
     "from_linear",

@@ -468,8 +468,10 @@ class _DialogMaker:
         return user, self.reply(bool(self.run(form))), form, {}
 
     def clarification(self, prev):
-        """Two pairs: an ambiguous question answered by a clarification
-        question, then the user's clarification with the answer."""
+        """Two pairs in CSQA's convention: the ambiguous question (typed
+        "Clarification", annotated with the intended entity) answered by "Did
+        you mean X ?", then the user's "Yes" / "No, I meant Y. ..." answered
+        with the real answer."""
         for _ in range(30):
             got = self.simple()
             if got is None:
@@ -487,22 +489,32 @@ class _DialogMaker:
             if set(wrong_ans) == set(ans):
                 continue
             amb = self.user(
-                "Simple Question (Direct)",
+                "Clarification",
                 self.ask_simple(pid, fwd, dst_t, self.L(right)),
-                [wrong],
+                [right],
                 [pid],
                 [dst_t],
             )
+            guess_right = bool(self.rng.integers(2))
+            guess = right if guess_right else wrong
             ask = {
                 "speaker": "SYSTEM",
-                "utterance": f"Did you mean {self.L(wrong)}?",
-                "entities_in_utterance": [wrong],
-                "all_entities": [],
+                "utterance": f"Did you mean {self.L(guess)} ?",
+                "entities_in_utterance": [guess],
+                "all_entities": sorted({right, wrong}),
             }
-            text = f"No, I meant {self.L(right)}. Could you tell me the answer for that?"
-            user = self.user("Clarification", text, [right], [], [])
+            resolution = {
+                "speaker": "USER",
+                "question-type": "Simple Question (Direct)",
+                "utterance": "Yes",
+            }
+            if not guess_right:
+                resolution["utterance"] = (
+                    f"No, I meant {self.L(right)}. Could you tell me the answer for that?"
+                )
+                resolution["entities"] = [right]
             return (amb, ask), (
-                user,
+                resolution,
                 self.entity_reply(ans),
                 lf,
                 {"simple": (pid, fwd, src_t, dst_t)},
@@ -562,7 +574,8 @@ def make_dialogs(
     Question types are drawn so that every type of ``question_types`` (all of
     CSQA's by default) is about equally frequent; context-dependent types
     (coreference, ellipsis) follow a turn they can refer to, and a
-    clarification comes with the ambiguous question before it.
+    clarification is an exchange of two pairs in CSQA's convention (see
+    :mod:`.csqa`).
 
     Parameters
     ----------
@@ -580,8 +593,9 @@ def make_dialogs(
     dialogs : list of list of dict
         Each a CSQA dialog (alternating user and system turns).
     logical_forms : list of list
-        Per dialog, the gold logical form of each pair (None for the ambiguous
-        question a clarification resolves).
+        Per dialog, the gold logical form of each pair: a clarification
+        exchange's form is on its ambiguous question (the turn
+        :func:`dialog_to_turns` yields) and the resolution pair has None.
     """
     if not isinstance(kg, KnowledgeGraph):
         raise TypeError(f"kg must be a KnowledgeGraph, got {type(kg).__name__}")
@@ -612,13 +626,10 @@ def make_dialogs(
                 if made is None:
                     break
             seen[qtype] = seen.get(qtype, 0) + 1
+            prev_pair = (dialog[-2], dialog[-1]) if dialog else None
             if qtype == "Clarification":
                 (amb, ask), made = made
                 dialog += [amb, ask]
-                lfs.append(None)
-                prev_pair = (amb, ask)
-            else:
-                prev_pair = (dialog[-2], dialog[-1]) if dialog else None
             user, system, lf, meta = made
             if prev_pair is not None:
                 user_context = {
@@ -630,9 +641,11 @@ def make_dialogs(
             else:
                 user_context = {"previous": None}
             dialog += [user, system]
-            lfs.append(lf)
+            lfs += [lf, None] if qtype == "Clarification" else [lf]
             answer = maker.run(lf, user_context)
             answer = to_answer(answer)
+            if qtype == "Clarification":
+                user = amb  # what later turns see: the question, then the answer
             prev = {
                 "user": user,
                 "system": system,

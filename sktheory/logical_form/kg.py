@@ -9,14 +9,17 @@ from pathlib import Path
 
 __all__ = ["CSQA_KG_FILES", "KnowledgeGraph", "UnknownSymbolError"]
 
-#: File names of CSQA's knowledge-graph dictionaries, by role. Several files of
+#: File names of CSQA's knowledge-graph dictionaries, by role, with the meanings
+#: CSQA's download page documents: ``child_par_dict_save.json`` is entity ->
+#: type, ``child_par_dict_name_2_corr.json`` is type -> label. Several files of
 #: one role (CSQA splits the forward map in two) are merged.
 CSQA_KG_FILES = {
     "forward": ("wikidata_short_1.json", "wikidata_short_2.json"),
     "reverse": ("comp_wikidata_rev.json",),
     "labels": ("items_wikidata_n.json",),
-    "entity_types": ("child_par_dict_name_2_corr.json", "child_par_dict_immed.json"),
+    "entity_types": ("child_par_dict_save.json", "child_par_dict_immed.json"),
     "type_members": ("par_child_dict.json",),
+    "type_labels": ("child_par_dict_name_2_corr.json",),
     "relation_labels": ("filtered_property_wikidata4.json",),
 }
 
@@ -226,6 +229,7 @@ class KnowledgeGraph:
         entity_types: Mapping | None = None,
         type_members: Mapping | None = None,
         relation_labels: Mapping | None = None,
+        type_labels: Mapping | None = None,
     ) -> KnowledgeGraph:
         """Build a graph from CSQA's JSON dictionaries (already loaded).
 
@@ -240,11 +244,14 @@ class KnowledgeGraph:
         labels : dict, optional
             entity or type -> label (``items_wikidata_n.json``).
         entity_types : dict, optional
-            entity -> type or list of types (``child_par_dict_name_2_corr.json``).
+            entity -> type or list of types (``child_par_dict_save.json``).
         type_members : dict, optional
             type -> list of entities (``par_child_dict.json``).
         relation_labels : dict, optional
             relation -> label (``filtered_property_wikidata4.json``).
+        type_labels : dict, optional
+            type -> label (``child_par_dict_name_2_corr.json``); merged into
+            ``labels`` (a label there wins).
 
         Raises
         ------
@@ -279,9 +286,21 @@ class KnowledgeGraph:
                     )
                 for e in es:
                     types.setdefault(e, set()).add(t)
-        for name, mapping in (("labels", labels), ("relation_labels", relation_labels)):
+        for name, mapping in (
+            ("labels", labels),
+            ("relation_labels", relation_labels),
+            ("type_labels", type_labels),
+        ):
             if mapping is not None:
                 _require_mapping(mapping, name)
+        if type_labels:
+            for t, text in type_labels.items():
+                if not isinstance(text, str):
+                    raise ValueError(
+                        f"malformed CSQA type_labels: label of {t!r} must be a string, "
+                        f"got {type(text).__name__}"
+                    )
+            labels = {**type_labels, **(labels or {})}
         return cls(triples, entity_types=types, labels=labels, relation_labels=relation_labels)
 
     @classmethod
@@ -340,13 +359,19 @@ class KnowledgeGraph:
         for s, r, o in self.triples():
             forward.setdefault(s, {}).setdefault(r, []).append(o)
             reverse.setdefault(o, {}).setdefault(r, []).append(s)
-        ent_types = {e: sorted(ts) for e, ts in sorted(self._types.items())}
+        # CSQA gives one type per entity (a string); several stay a list.
+        ent_types = {
+            e: (next(iter(ts)) if len(ts) == 1 else sorted(ts))
+            for e, ts in sorted(self._types.items())
+        }
         members = {t: sorted(es) for t, es in sorted(self._members.items())}
+        type_labels = {t: self._labels[t] for t in sorted(self._members) if t in self._labels}
         return {
             "wikidata_short_1.json": forward,
             "comp_wikidata_rev.json": reverse,
             "items_wikidata_n.json": dict(sorted(self._labels.items())),
-            "child_par_dict_name_2_corr.json": ent_types,
+            "child_par_dict_save.json": ent_types,
+            "child_par_dict_name_2_corr.json": type_labels,
             "par_child_dict.json": members,
             "filtered_property_wikidata4.json": dict(sorted(self._relation_labels.items())),
         }

@@ -107,8 +107,12 @@ class LogicalFormParser(TorchEstimator):
         Most encoder tokens per turn (candidate heads are always kept).
     min_word_count : int, default=1
         Words seen fewer times at fit are read as unknown.
-    search_time_budget : float, default=0.5
-        Seconds of weak-supervision search per training turn.
+    search_max_nodes : int, default=20_000
+        Sets the weak-supervision search may build per training turn: the
+        deterministic budget, so that the same turns give the same training
+        forms whatever the machine's load.
+    search_time_budget : float, default=30.0
+        Seconds of search per training turn: an outer safety net only.
     warm_start : bool, default=False
         When True and the estimator is fitted, ``fit`` continues training the
         same network, optimiser, schedule and random stream for ``max_epochs``
@@ -193,6 +197,7 @@ class LogicalFormParser(TorchEstimator):
         "max_length": [Interval(Integral, 1, None, closed="left")],
         "max_tokens": [Interval(Integral, 32, None, closed="left")],
         "min_word_count": [Interval(Integral, 1, None, closed="left")],
+        "search_max_nodes": [Interval(Integral, 1, None, closed="left")],
         "search_time_budget": [Interval(Real, 0, None, closed="neither")],
         "warm_start": ["boolean"],
     }
@@ -220,7 +225,8 @@ class LogicalFormParser(TorchEstimator):
         max_length: int = 24,
         max_tokens: int = 160,
         min_word_count: int = 1,
-        search_time_budget: float = 0.5,
+        search_max_nodes: int = 20_000,
+        search_time_budget: float = 30.0,
         warm_start: bool = False,
         random_state=None,
         device: str = "cpu",
@@ -241,6 +247,7 @@ class LogicalFormParser(TorchEstimator):
         self.max_length = max_length
         self.max_tokens = max_tokens
         self.min_word_count = min_word_count
+        self.search_max_nodes = search_max_nodes
         self.search_time_budget = search_time_budget
         self.warm_start = warm_start
         self.random_state = random_state
@@ -306,6 +313,13 @@ class LogicalFormParser(TorchEstimator):
                 isinstance(e, str) for e in v
             ):
                 continue
+            # A two-part count/boolean answer: scored, though no form gives it.
+            if isinstance(v, (list, tuple)) and v and all(isinstance(e, Integral) for e in v):
+                continue
+            if v is None:
+                raise ValueError(
+                    f"y[{i}] is None (a reply read_csqa could not read); leave such turns out."
+                )
             raise ValueError(
                 f"y[{i}] must be an answer (list of entity ids, int or bool) or a "
                 f"logical-form string, got {v!r}"
@@ -369,7 +383,12 @@ class LogicalFormParser(TorchEstimator):
                     "fitting from answers needs the knowledge graph: set kg= (or give "
                     "logical forms as y)."
                 )
-            searcher = Searcher(kg, time_budget=self.search_time_budget, max_results=1)
+            searcher = Searcher(
+                kg,
+                time_budget=self.search_time_budget,
+                max_nodes=self.search_max_nodes,
+                max_results=1,
+            )
             forms = [searcher.search(t, a).best for t, a in zip(X, targets, strict=True)]
         else:
             forms = targets
@@ -789,7 +808,7 @@ def _plain_answer(v):
         return bool(v)
     if isinstance(v, Integral):
         return int(v)
-    return list(v)
+    return [_plain_answer(e) if isinstance(e, Integral) else e for e in v]
 
 
 def _group_by_type(X, values) -> dict[str, list]:

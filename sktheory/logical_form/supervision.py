@@ -38,8 +38,11 @@ entities, relations, types and numbers) first, then fewer nodes, then
 alphabetically; ``prefer_linked=False`` ranks by size alone. The first
 ``max_results`` are re-executed with :class:`Executor` before being returned.
 
-Each search has a time budget; a search that runs out returns the forms found
-so far (status ``"found"``) or none (status ``"timeout"``). A search that
+Each search has a node budget (``max_nodes`` sets built), so that the same
+turn gives the same forms whatever the machine's load; a wall-clock
+``time_budget`` is only an outer safety net. A search that runs out of either
+returns the forms found so far (status ``"found"``) or none (status
+``"timeout"``). A search that
 finishes without a form has status ``"not_found"``; a malformed turn or
 answer gives status ``"error"`` with the reason in :attr:`SearchResult.message`.
 Nothing is raised, so batches never stop on one bad row.
@@ -136,8 +139,11 @@ class Searcher:
     Parameters
     ----------
     kg : KnowledgeGraph
-    time_budget : float, default=1.0
-        Seconds allowed per turn.
+    time_budget : float, default=30.0
+        Seconds allowed per turn: an outer safety net only (a search stopped
+        by it depends on the machine's load).
+    max_nodes : int, default=20_000
+        Sets built per turn (the deterministic budget).
     max_results : int, default=5
         Number of consistent forms returned.
     max_hops : {1, 2}, default=2
@@ -163,7 +169,8 @@ class Searcher:
         self,
         kg: KnowledgeGraph,
         *,
-        time_budget: float = 1.0,
+        time_budget: float = 30.0,
+        max_nodes: int = 20_000,
         max_results: int = 5,
         max_hops: int = 2,
         max_alternatives: int = 2,
@@ -177,6 +184,7 @@ class Searcher:
         if max_hops not in (1, 2):
             raise ValueError(f"max_hops must be 1 or 2, got {max_hops!r}")
         for name, v in (
+            ("max_nodes", max_nodes),
             ("max_results", max_results),
             ("max_alternatives", max_alternatives),
         ):
@@ -184,6 +192,7 @@ class Searcher:
                 raise ValueError(f"{name} must be a positive integer, got {v!r}")
         self.kg = kg
         self.time_budget = float(time_budget)
+        self.max_nodes = max_nodes
         self.max_results = max_results
         self.max_hops = max_hops
         self.max_alternatives = max_alternatives
@@ -215,7 +224,11 @@ class Searcher:
                 result.status = "found"
             elif state.timed_out:
                 result.status = "timeout"
-                result.message = f"time budget of {self.time_budget:g} s ran out"
+                result.message = (
+                    f"node budget of {self.max_nodes} sets ran out"
+                    if state.n_built >= self.max_nodes
+                    else f"time budget of {self.time_budget:g} s ran out"
+                )
             else:
                 result.status = "not_found"
                 result.message = state.why_not()
@@ -273,6 +286,11 @@ def _answer_kind(answer):
     if isinstance(answer, (str, bytes)) or not isinstance(answer, (list, tuple, set, frozenset)):
         raise ValueError(
             f"an answer must be a list of entity ids, an int or a bool, got {answer!r}"
+        )
+    if answer and all(isinstance(a, (bool, int)) for a in answer):
+        raise ValueError(
+            f"two-part answer {answer!r} (one count or yes/no per type): the grammar has "
+            "no single form for it"
         )
     for a in answer:
         if not isinstance(a, str):
@@ -370,6 +388,8 @@ class _State:
     # -- bookkeeping
     def tick(self):
         self.n_built += 1
+        if self.n_built >= self.s.max_nodes:
+            raise _Budget
         if self.n_built % 64 == 0 and time.perf_counter() > self.deadline:
             raise _Budget
 
