@@ -15,7 +15,16 @@ from collections.abc import Sequence
 from sktheory._demo import demos
 from sktheory.discovery import all_estimators
 
-_COLUMNS = ("estimator", "task", "metric", "score", "baseline", "baseline score", "fit s")
+_COLUMNS = (
+    "estimator",
+    "task",
+    "metric",
+    "score",
+    "baseline",
+    "baseline score",
+    "linear model",
+    "fit s",
+)
 
 
 def run_demos(names: Sequence[str] | None = None, random_state: int = 0) -> list[dict]:
@@ -42,6 +51,7 @@ def format_table(rows: list[dict]) -> str:
             f"{r['score']:.4g}",
             r["baseline"],
             f"{r['baseline_score']:.4g}",
+            f"{r['linear_score']:.4g}" if "linear_score" in r else "-",
             f"{r['seconds']:.1f}",
         ]
         for r in rows

@@ -26,14 +26,21 @@ _MODULES = (
 )
 
 
-class DemoRow(TypedDict):
-    """One line of the demo table."""
-
+class _DemoRowRequired(TypedDict):
     task: str
     metric: str
     score: float
     baseline: str
     baseline_score: float
+
+
+class DemoRow(_DemoRowRequired, total=False):
+    """One line of the demo table; ``linear_score`` is the score of a linear
+    model on the same task, where the paper's comparison calls for one."""
+
+    linear_score: float
+    learning_rate: float
+    baseline_learning_rate: float
 
 
 _REGISTRY: dict[str, Callable[..., DemoRow]] = {}
