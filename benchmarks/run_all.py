@@ -5,7 +5,8 @@
 Each ``bench_<name>.py`` beside this file has ``main(argv)`` taking
 ``--size {smoke,small,full}`` and writes ``benchmarks/output/<name>.md``;
 this script runs them one after another and writes ``benchmarks/RESULTS.md``
-with the machine description and date.
+with the machine description, and each section with its date and size. With
+``--only``, the sections of the other benchmarks are kept.
 """
 
 from __future__ import annotations
@@ -44,6 +45,22 @@ def machine() -> str:
     )
 
 
+def _read_sections(path: Path) -> dict[str, str]:
+    """The ``## name`` sections of an existing results file, by benchmark name."""
+    if not path.exists():
+        return {}
+    names = {script.stem.removeprefix("bench_") for script in benchmark_scripts()}
+    sections: dict[str, str] = {}
+    name = None
+    for line in path.read_text().splitlines(keepends=True):
+        if line.startswith("## ") and line[3:].strip() in names:
+            name = line[3:].strip()
+            sections[name] = ""
+        if name is not None:
+            sections[name] += line
+    return sections
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", choices=["smoke", "small", "full"], default="small")
@@ -51,7 +68,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--results", type=Path, default=HERE / "RESULTS.md")
     args = parser.parse_args(argv)
 
-    sections = []
+    # With --only, the other benchmarks' sections of an existing RESULTS.md are
+    # kept as they were (each section says when and at which size it ran).
+    sections = _read_sections(args.results) if args.only else {}
+    today = datetime.date.today().isoformat()
     for path in benchmark_scripts():
         name = path.stem.removeprefix("bench_")
         if args.only and name not in args.only:
@@ -61,13 +81,12 @@ def main(argv: list[str] | None = None) -> int:
         _load(path).main(["--size", args.size])
         elapsed = time.perf_counter() - start
         table = (HERE / "output" / f"{name}.md").read_text()
-        sections.append(f"## {name}\n\n_{elapsed:.0f} s at size `{args.size}`_\n\n{table}\n")
+        sections[name] = (
+            f"## {name}\n\n_{elapsed:.0f} s at size `{args.size}`, run on {today}_\n\n{table}\n"
+        )
 
-    today = datetime.date.today().isoformat()
-    header = (
-        f"# Benchmark results\n\nRun on {today} at size `{args.size}`.\n\nMachine: {machine()}.\n\n"
-    )
-    args.results.write_text(header + "\n".join(sections))
+    header = f"# Benchmark results\n\nMachine: {machine()}.\n\n"
+    args.results.write_text(header + "\n".join(sections[name] for name in sorted(sections)))
     print(f"wrote {args.results}")
     return 0
 
