@@ -277,9 +277,11 @@ def test_rnn_solver_fits_and_exposes_its_expansion(spirals):
     assert pen.rkhs_norm_ < plain.rkhs_norm_ / 10
     cde_error = [np.median(m.taylor_error(Xt[:10], target="cde")[-1]) for m in (pen, plain)]
     assert cde_error[0] < cde_error[1]
-    # rkhs_norm_ is the norm of signature_coef_ with 1/k! weights.
-    w = pen._weights(3)
-    assert pen.rkhs_norm_ == pytest.approx(np.linalg.norm(pen.signature_coef_ / w))
+    # Two outputs, as in the reference code: rkhs_norm_ is the root mean square of
+    # their norms, and signature_coef_ is the logit difference's functional.
+    assert pen.module_.output_size == 2 and pen.signature_coef_.shape == (1, 1 + 3 + 9 + 27)
+    norms = pen.module_.rkhs_norms_squared(3).detach().numpy()
+    assert pen.rkhs_norm_ == pytest.approx(np.sqrt(norms.mean()))
     # The expansion at the full depth is <signature_coef_, (1, S)> of the paths.
     errors = pen.taylor_error(Xt[:10])
     assert errors.shape == (3, 10)
@@ -442,9 +444,10 @@ def test_kernel_solver_ignores_warm_start_and_reports_one_solve():
     first = reg.predict(X)
     np.testing.assert_array_equal(reg.fit(X, y.astype(float)).predict(X), first)
     assert reg.n_iter_ == 1 and len(reg.history_) == 1 and not reg.diverged_
-    # The record is the ridge objective: mean squared error + alpha ||coef||^2.
+    # The record is the ridge objective: mean squared error + alpha ||coef||^2,
+    # the intercept (level 0) left out of the penalty.
     mse = np.mean((first - y) ** 2)
-    expected = mse + reg.alpha * (reg.coef_**2).sum()
+    expected = mse + reg.alpha * (reg.coef_[:, 1:] ** 2).sum()
     assert reg.history_[0] == {"iter": 1, "loss": pytest.approx(expected, rel=1e-10)}
     clf = SignatureKernelRNNClassifier(depth=2).fit(X, y)
     assert clf.history_[0]["iter"] == clf.n_iter_ >= 1
@@ -567,3 +570,214 @@ def test_demo_beats_its_baseline(name):
     row = demos()[name](random_state=0)
     # Regressor: R2 0.99999 against ridge's 0.91; classifier: well above chance.
     assert row["score"] > 0.99 and row["score"] > row["baseline_score"] + 0.05
+
+
+# ------------------------------------------------- issue 17: the paper's conventions
+def _reference_penalty(rnn: ResidualRNN, depth: int) -> float:
+    """The reference code's formula, computed directly with dense nested Jacobians.
+
+    For each output o: psi_o(h_0)^2 + sum_k (||A_o D^k|| / k!)^2, with
+    D^k_{i_1..i_k} = J_{D^{k-1}_{i_2..i_k}} F_{i_1} at z_0 = (h_0, 0); then the
+    mean over outputs (one per class in the reference's classifiers).
+    """
+    from torch.autograd.functional import jacobian
+
+    e, d = rnn.hidden_size, rnn.input_size
+    m, p = e + d, d + 1
+    z0 = rnn.initial_state().detach()
+
+    def field(z):  # written out again: (0, e_i) for data channels, (sigma(Wh+Ux+b), 0) for time
+        h, x = z[:e], z[e:]
+        drift = torch.tanh(rnn.weight_hh @ h + rnn.weight_ih @ x + rnn.bias)
+        out = torch.zeros(m, p, dtype=z.dtype)
+        out[e:, :d] = torch.eye(d, dtype=z.dtype)
+        out[:e, d] = drift
+        return out
+
+    levels = [field]
+    for _ in range(1, depth):
+        prev = levels[-1]
+
+        def nxt(z, prev=prev):
+            jac = jacobian(prev, z, create_graph=True).reshape(m, -1, m)  # (m, words, m)
+            return torch.einsum("mwn,ni->miw", jac, field(z)).reshape(m, -1)
+
+        levels.append(nxt)
+    A, c = rnn.readout_weight.detach(), rnn.readout_bias.detach()
+    norm = (A @ z0[:e] + c) ** 2
+    for k, g in enumerate(levels, start=1):
+        norm = norm + ((A @ g(z0)[:e]) ** 2).sum(dim=1) / math.factorial(k) ** 2
+    return float(norm.mean())
+
+
+def test_rkhs_penalty_is_the_reference_formula_averaged_over_outputs():
+    gen = torch.Generator().manual_seed(3)
+    rnn = ResidualRNN(2, 3, 2, "tanh", generator=gen)
+    with torch.no_grad():
+        rnn.h0.copy_(torch.randn(3, generator=gen, dtype=torch.float64))
+    expected = _reference_penalty(rnn, 3)
+    assert float(rnn.rkhs_norm_squared(3)) == pytest.approx(expected, rel=1e-10)
+    per_output = rnn.rkhs_norms_squared(3).detach().numpy()
+    assert per_output.shape == (2,) and per_output.mean() == pytest.approx(expected)
+    # The estimator trains on exactly this penalty: objective = data loss + alpha * it.
+    X, y = _small(20)
+    clf = SignatureKernelRNNClassifier(max_epochs=1, alpha=0.1, **RNN)
+    with pytest.warns(UserWarning):  # one epoch: at most a Taylor warning
+        clf.fit(X, y)
+    module = clf.module_
+    assert module.output_size == 2  # one output per class, as in the reference code
+    data = clf._check_fit_data(X, y, reset=False)
+    with torch.no_grad():
+        ce = torch.nn.functional.cross_entropy(module(data.inputs), data.targets)
+        objective = clf._objective(module, data, slice(None))
+    assert float(objective) == pytest.approx(float(ce) + 0.1 * _reference_penalty(module, 2))
+    assert clf.rkhs_norm_**2 == pytest.approx(_reference_penalty(module, 2))
+
+
+def test_rnn_defaults_follow_the_paper_and_halve_the_step_every_40_epochs():
+    model = SignatureKernelRNNClassifier(solver="rnn")
+    assert (model.learning_rate, model.lr_halving_epochs, model.batch_size) == (0.1, 40, "auto")
+    assert (model.hidden_size, model.max_epochs, model.alpha) == (32, 200, 1e-3)
+    X, _ = _small(5)
+    assert model._scaling() is None  # raw paths for the RNN, as in the reference
+    np.testing.assert_allclose(model._paths(X)[:, 1:, :2], X)
+    assert SignatureKernelRNNClassifier()._scaling() == "total_variation"
+    X, y = _small(20)
+    fitted = SignatureKernelRNNClassifier(max_epochs=5, lr_halving_epochs=2, **RNN)
+    with pytest.warns(UserWarning):
+        fitted.fit(X, y)
+    # Epochs 0-1 at lr, 2-3 at lr/2, the fifth (index 4) at lr/4.
+    assert fitted._train_state_.optimiser.param_groups[0]["lr"] == pytest.approx(0.05 / 4)
+
+
+def test_signature_of_the_reference_example_path():
+    path = np.array([[[1.0, 1.0], [3.0, 4.0], [5.0, 2.0], [8.0, 6.0]]])
+    np.testing.assert_allclose(signature(path, 2)[0], [7, 5, 24.5, 19, 16, 12.5])
+    model = SignatureKernelRNN(depth=2, time_augment=False, basepoint=False, scaling=None)
+    feats = model.fit(np.repeat(path, 3, 0), [0.0, 1.0, 2.0]).transform(path)[0]
+    np.testing.assert_allclose(feats, [1, 7, 5, 2 * 24.5, 2 * 19, 2 * 16, 2 * 12.5])
+
+
+def test_tree_like_excursion_leaves_the_signature_unchanged():
+    rng = np.random.default_rng(0)
+    a, b, c, d = rng.normal(size=(4, 3))
+    straight = np.array([[a, b, d]])
+    excursion = np.array([[a, b, c, b, d]])  # goes to c and retraces its steps
+    np.testing.assert_allclose(signature(excursion, 4), signature(straight, 4), atol=1e-12)
+    assert not np.allclose(signature(np.array([[a, b, c, d]]), 4), signature(straight, 4))
+
+
+def test_kernel_regressor_intercept_is_not_penalised():
+    X, labels = make_spirals(200, 30, random_state=2)
+    y = X[:, -1, 0] * X[:, -1, 1] + labels
+    reg = SignatureKernelRNN(depth=3, alpha=1e-2)
+    train, test = slice(0, 150), slice(150, None)
+    plain = clone(reg).fit(X[train], y[train]).score(X[test], y[test])
+    shifted = clone(reg).fit(X[train], y[train] + 1e4).score(X[test], y[test] + 1e4)
+    assert plain > 0.5 and abs(shifted - plain) < 0.01
+    # Same story for the classifier's intercept: labels need no centring.
+    clf = SignatureKernelRNNClassifier(depth=3, alpha=1.0).fit(X, labels)
+    assert clf.coef_[0, 0] != 0 and clf.score(X, labels) > 0.9
+
+
+def test_multi_output_regression_for_both_solvers():
+    X = make_brownian_paths(60, 15, 2, random_state=1)
+    Y = np.column_stack([X[:, -1, 0], X[:, -1, 1] - X[:, 0, 1]])
+    kern = SignatureKernelRNN(depth=2, alpha=1e-2).fit(X, Y)
+    assert kern.predict(X).shape == (60, 2) and kern.coef_.shape == (2, 1 + 3 + 9)
+    # The penalty averages over outputs: each column is a 1-D fit with alpha / 2.
+    for j in range(2):
+        single = SignatureKernelRNN(depth=2, alpha=5e-3).fit(X, Y[:, j])
+        np.testing.assert_allclose(kern.predict(X)[:, j], single.predict(X), rtol=1e-8)
+    rnn = SignatureKernelRNN(max_epochs=20, **RNN)
+    with pytest.warns(UserWarning):
+        rnn.fit(X, Y)
+    assert rnn.predict(X).shape == (60, 2) and rnn.signature_coef_.shape == (2, 13)
+    assert rnn.score(X, Y) > 0.5
+
+
+def test_taylor_error_attribute_and_warning():
+    from sktheory.signature import TaylorExpansionWarning
+
+    X, y = _small(40, 30)
+    # Unpenalised, raw spirals: the network leaves its depth-2 expansion far behind.
+    with pytest.warns(TaylorExpansionWarning, match="rkhs_norm_"):
+        loose = SignatureKernelRNNClassifier(max_epochs=30, alpha=0.0, **RNN).fit(X, y)
+    assert loose.taylor_error_ > 0.1
+    # The attribute is RMS(expansion - network) / RMS(network) on the training paths.
+    gap = loose.taylor_error(X)[-1]
+    size = loose.decision_function(X)
+    assert loose.taylor_error_ == pytest.approx(
+        np.sqrt(np.mean(gap**2)) / np.sqrt(np.mean(size**2)), rel=1e-8
+    )
+    # Unit-length paths and a strong penalty keep the RNN inside: no warning.
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", TaylorExpansionWarning)
+        tight = SignatureKernelRNN(
+            max_epochs=3, scaling="total_variation", alpha=1.0, **{**RNN, "depth": 3}
+        ).fit(X, X[:, -1, 0])
+    assert tight.taylor_error_ < 0.1
+    assert not hasattr(SignatureKernelRNN(depth=2).fit(X, X[:, -1, 0]), "taylor_error_")
+
+
+def test_stability_bound_holds_for_the_kernel_and_fails_outside_the_expansion():
+    from sktheory.signature import TaylorExpansionWarning, stability_bound
+
+    X, y = _small(60, 30)
+    kern = SignatureKernelRNNClassifier(depth=2, scaling=None).fit(X[:40], y[:40])
+    res = stability_bound(kern, X[40:50], X[50:])
+    assert res.holds == 1.0 and res.median_ratio <= 1
+    np.testing.assert_allclose(
+        res.change, np.abs(kern.decision_function(X[40:50]) - kern.decision_function(X[50:]))
+    )
+    # A penalised RNN on raw spirals: a small norm, but logits its expansion misses.
+    params = {**RNN, "learning_rate": 0.1, "hidden_size": 8}
+    with pytest.warns(TaylorExpansionWarning):
+        rnn = SignatureKernelRNNClassifier(max_epochs=60, alpha=0.1, **params).fit(X[:40], y[:40])
+    res = stability_bound(rnn, X[40:50], X[50:])
+    assert rnn.taylor_error_ > 0.5 and res.holds < 0.9 and res.median_ratio > 1
+    with pytest.raises(ValueError, match="same number"):
+        stability_bound(kern, X[:3], X[:4])
+
+
+def test_memory_guard_refuses_before_computing():
+    X = np.zeros((3, 4, 30))  # 31 channels with time: 954k features at depth 4
+    model = SignatureKernelRNN(depth=4, memory_limit_gb=0.01)
+    with pytest.raises(ValueError, match=r"954,305 coordinates.*Lower depth.*channels"):
+        model.fit(X, np.arange(3.0))
+    # The estimate scales with n: 20000 such paths would need about 284 GiB.
+    with pytest.raises(ValueError, match=r"about 284 GiB"):
+        SignatureKernelRNN(depth=4)._check_memory(20000, 31)
+    SignatureKernelRNN(depth=4, memory_limit_gb=None)._check_memory(20000, 31)  # disabled
+
+
+def test_feature_names_and_pandas_output():
+    from sklearn.linear_model import Ridge
+    from sklearn.pipeline import make_pipeline
+
+    X = make_brownian_paths(20, 8, 2, random_state=0)
+    y = X[:, -1, 0]
+    model = SignatureKernelRNN(depth=2).fit(X, y)
+    names = model.get_feature_names_out()
+    assert list(names[:5]) == ["S()", "S(x0)", "S(x1)", "S(t)", "S(x0,x0)"]
+    assert names[-1] == "S(t,t)" and len(names) == model.n_signature_features_
+    assert model.get_feature_names_out(["a", "b"])[4] == "S(a,a)"
+    with pytest.raises(ValueError, match="2 entries"):
+        model.get_feature_names_out(["a"])
+    assert isinstance(model.set_output(transform="default").transform(X), np.ndarray)
+    pytest.importorskip("pandas")
+    frame = clone(model).set_output(transform="pandas").fit(X, y).transform(X)
+    assert list(frame.columns) == list(names)
+    pipe = make_pipeline(SignatureKernelRNN(depth=2), Ridge()).set_output(transform="pandas")
+    assert pipe.fit(X, y).score(X, y) > 0.9
+
+
+def test_float32_rnn_fits_in_float32():
+    X, y = _small(30)
+    with pytest.warns(UserWarning):
+        clf = SignatureKernelRNNClassifier(max_epochs=5, dtype="float32", **RNN).fit(X, y)
+    assert clf.module_.weight_hh.dtype == torch.float32
+    assert np.isfinite(clf.rkhs_norm_) and np.isfinite(clf.taylor_error_)
+    assert clf.decision_function(X).dtype == np.float64

@@ -8,6 +8,9 @@ expansion and RKHS norm, and the two estimators built on them.
 from sktheory.signature._estimators import (
     SignatureKernelRNN,
     SignatureKernelRNNClassifier,
+    StabilityBound,
+    TaylorExpansionWarning,
+    stability_bound,
 )
 from sktheory.signature._features import (
     augment_time,
@@ -30,6 +33,8 @@ __all__ = [
     "ResidualRNN",
     "SignatureKernelRNN",
     "SignatureKernelRNNClassifier",
+    "StabilityBound",
+    "TaylorExpansionWarning",
     "augment_time",
     "available_backends",
     "iterated_derivatives",
@@ -39,6 +44,7 @@ __all__ = [
     "random_rnn",
     "signature",
     "signature_length",
+    "stability_bound",
     "total_variation",
     "weighted_signature_features",
 ]

@@ -10,7 +10,9 @@ Both expose the fitted function as a linear functional on the signature
 
 from __future__ import annotations
 
+import itertools
 import math
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from numbers import Integral, Real
@@ -19,17 +21,18 @@ from typing import Any
 import numpy as np
 import torch
 from scipy import linalg
-from sklearn.base import ClassifierMixin, RegressorMixin, _fit_context
+from sklearn.base import ClassifierMixin, RegressorMixin, TransformerMixin, _fit_context
 from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import LabelEncoder
 from sklearn.utils import TransformerTags
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import _check_sample_weight, check_is_fitted
+from sklearn.utils.validation import _check_sample_weight, _check_y, check_is_fitted
 
 from sktheory._training import TrainState, Window, mean_predictor_loss, prior_predictor_loss
 from sktheory.base import TorchEstimator, resolve_device, single_thread
 from sktheory.signature._features import (
+    augment_time,
     level_slices,
     preprocess_paths,
     signature,
@@ -37,7 +40,32 @@ from sktheory.signature._features import (
 )
 from sktheory.signature._rnn import ResidualRNN
 
-__all__ = ["SignatureKernelRNN", "SignatureKernelRNNClassifier"]
+__all__ = [
+    "SignatureKernelRNN",
+    "SignatureKernelRNNClassifier",
+    "StabilityBound",
+    "TaylorExpansionWarning",
+    "stability_bound",
+]
+
+#: Relative Taylor error (see ``taylor_error_``) above which a fitted RNN is no
+#: longer described by its signature coefficients and RKHS norm.
+TAYLOR_ERROR_WARNING = 0.1
+
+#: With ``batch_size="auto"``, the most minibatches in one epoch of the RNN solver.
+_AUTO_UPDATES_PER_EPOCH = 50
+
+#: Training paths on which ``taylor_error_`` is measured (evenly spaced rows).
+_TAYLOR_SAMPLE = 500
+
+
+class TaylorExpansionWarning(UserWarning):
+    """The fitted RNN has left the regime its depth-N signature expansion describes.
+
+    ``rkhs_norm_`` and ``signature_coef_`` are then the expansion's, not the
+    network's: the paper's norm-based statements (generalisation, stability)
+    no longer apply to the network's predictions.
+    """
 
 
 @dataclass
@@ -60,7 +88,7 @@ class _RNNState(TrainState):
     optimiser: torch.optim.Optimizer | None = None
 
 
-class _SignatureKernelRNNBase(TorchEstimator):
+class _SignatureKernelRNNBase(TransformerMixin, TorchEstimator):
     """Shared parameters, preprocessing, kernel features and RNN training."""
 
     _parameter_constraints = {
@@ -70,22 +98,24 @@ class _SignatureKernelRNNBase(TorchEstimator):
         "alpha": [Interval(Real, 0, None, closed="left")],
         "time_augment": ["boolean"],
         "basepoint": ["boolean"],
-        "scaling": [StrOptions({"total_variation"}), None],
+        "scaling": [StrOptions({"auto", "total_variation"}), None],
         "backend": [StrOptions({"auto", "iisignature", "pysiglib"})],
         "n_jobs": [Integral, None],
         "hidden_size": [Interval(Integral, 1, None, closed="left")],
         "activation": [StrOptions({"tanh", "sigmoid"})],
         "learning_rate": [Interval(Real, 0, None, closed="neither")],
+        "lr_halving_epochs": [Interval(Integral, 1, None, closed="left"), None],
         "max_epochs": [Interval(Integral, 1, None, closed="left")],
-        "batch_size": [Interval(Integral, 1, None, closed="left"), None],
+        "batch_size": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"}), None],
         "tol": [Interval(Real, 0, None, closed="left"), None],
         "warm_start": ["boolean"],
+        "memory_limit_gb": [Interval(Real, 0, None, closed="neither"), None],
     }
 
     # Training contract (RNN solver): the budget counts epochs over minibatches.
     _budget = "max_epochs"
     _divergence_hint = (
-        "Lower learning_rate (Adam's step size, default 0.01), or keep "
+        "Lower learning_rate (Adam's step size, default 0.1, the paper's), or set "
         "scaling='total_variation' so that the input paths have unit length."
     )
     _no_progress_hint = (
@@ -101,16 +131,18 @@ class _SignatureKernelRNNBase(TorchEstimator):
         alpha: float = 1e-3,
         time_augment: bool = True,
         basepoint: bool = True,
-        scaling: str | None = "total_variation",
+        scaling: str | None = "auto",
         backend: str = "auto",
         n_jobs: int | None = None,
         hidden_size: int = 32,
         activation: str = "tanh",
-        learning_rate: float = 0.01,
+        learning_rate: float = 0.1,
+        lr_halving_epochs: int | None = 40,
         max_epochs: int = 200,
-        batch_size: int | None = None,
+        batch_size: int | str | None = "auto",
         tol: float | None = None,
         warm_start: bool = False,
+        memory_limit_gb: float | None = 4.0,
         random_state: Any = None,
         device: str = "cpu",
         dtype: str = "float64",
@@ -128,10 +160,12 @@ class _SignatureKernelRNNBase(TorchEstimator):
         self.hidden_size = hidden_size
         self.activation = activation
         self.learning_rate = learning_rate
+        self.lr_halving_epochs = lr_halving_epochs
         self.max_epochs = max_epochs
         self.batch_size = batch_size
         self.tol = tol
         self.warm_start = warm_start
+        self.memory_limit_gb = memory_limit_gb
         self.random_state = random_state
         self.device = device
         self.dtype = dtype
@@ -153,17 +187,55 @@ class _SignatureKernelRNNBase(TorchEstimator):
                 "time (dt) term, so its signature expansion is on the time-augmented path."
             )
 
+    def _scaling(self) -> str | None:
+        """``scaling="auto"``: unit total variation for the kernel, raw paths for the RNN."""
+        if self.scaling == "auto":
+            return "total_variation" if self.solver == "kernel" else None
+        return self.scaling
+
     def _paths(self, X: np.ndarray) -> np.ndarray:
         """Preprocessed paths: optional origin point, translation, scaling, time."""
         X = np.asarray(X, dtype=np.float64)
         if self.basepoint:
             X = np.concatenate([np.zeros_like(X[:, :1]), X], axis=1)
-        return preprocess_paths(X, scaling=self.scaling, time_augment=self.time_augment)
+        return preprocess_paths(X, scaling=self._scaling(), time_augment=self.time_augment)
+
+    def _check_memory(self, n_samples: int, n_channels: int, extra: int = 0) -> None:
+        """Refuse, before computing anything, feature arrays beyond ``memory_limit_gb``.
+
+        The estimate counts the signature and its weighted copy (float64),
+        plus ``extra`` bytes (the kernel solver's Gram matrix).
+        """
+        if self.memory_limit_gb is None:
+            return
+        p = 1 + sum(n_channels**k for k in range(1, self.depth + 1))
+        need = 2 * 8 * n_samples * p + extra
+        if need <= self.memory_limit_gb * 2**30:
+            return
+        raise ValueError(
+            f"Signature features of depth {self.depth} on {n_channels} channels "
+            f"(time included) have {p:,} coordinates; for {n_samples:,} paths they "
+            f"would take about {need / 2**30:.3g} GiB, above memory_limit_gb="
+            f"{self.memory_limit_gb:g}. Lower depth (features grow as channels**depth), "
+            "use fewer channels (select or project them first; time_augment adds one), "
+            "transform fewer paths at a time, use solver='rnn' (its training computes no "
+            "signatures), or raise memory_limit_gb if the memory is there."
+        )
+
+    def _n_path_channels(self) -> int:
+        return self.n_channels_in_ + int(self.time_augment)
 
     def _features(self, X: np.ndarray) -> np.ndarray:
+        self._check_memory(len(X), self._n_path_channels())
         return weighted_signature_features(
             self._paths(X), self.depth, backend=self.backend, n_jobs=self.n_jobs
         )
+
+    def _word_names(self, channels: list[str]) -> list[str]:
+        names = ["S()"]
+        for k in range(1, self.depth + 1):
+            names += [f"S({','.join(w)})" for w in itertools.product(channels, repeat=k)]
+        return names
 
     def _weights(self, n_channels: int) -> np.ndarray:
         """``k!`` for every column of the flat signature with level 0 first."""
@@ -207,6 +279,36 @@ class _SignatureKernelRNNBase(TorchEstimator):
         """Fit, then return :meth:`transform` of the training sequences."""
         return self.fit(X, y, sample_weight=sample_weight).transform(X)
 
+    def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
+        """Names of the columns of :meth:`transform`: the signature words.
+
+        Parameters
+        ----------
+        input_features : array-like of str, default=None
+            Names of the ``n_channels_in_`` channels; None names them
+            ``x0, x1, ...``. Time, when added, is ``t``.
+
+        Returns
+        -------
+        ndarray of str, shape (n_signature_features_,)
+            ``"S()"`` for the constant level 0, then ``"S(i_1,...,i_k)"`` for the
+            word ``(i_1, ..., i_k)`` (column value ``k! S^{i_1...i_k}``), level
+            by level, ``i_1`` most significant, as in :meth:`transform`.
+        """
+        check_is_fitted(self)
+        if input_features is None:
+            channels = [f"x{i}" for i in range(self.n_channels_in_)]
+        else:
+            channels = [str(c) for c in input_features]
+            if len(channels) != self.n_channels_in_:
+                raise ValueError(
+                    f"input_features names the channels and must have "
+                    f"{self.n_channels_in_} entries, got {len(channels)}."
+                )
+        if self.time_augment:
+            channels.append("t")
+        return np.asarray(self._word_names(channels), dtype=object)
+
     def kernel(self, X: Any, Y: Any = None) -> np.ndarray:
         """Gram matrix ``K(x, y) = sum_k (k!)^2 <S^k(x), S^k(y)>`` (truncated at ``depth``).
 
@@ -239,7 +341,8 @@ class _SignatureKernelRNNBase(TorchEstimator):
         -------
         ndarray of shape (depth, n_samples)
             Row ``k - 1`` holds the Euclidean distance between the outputs
-            (before any link function) of the depth-``k`` expansion and of the
+            (before any link function: standardised targets, the logits of
+            :meth:`decision_function`) of the depth-``k`` expansion and of the
             target.
         """
         check_is_fitted(self)
@@ -256,27 +359,44 @@ class _SignatureKernelRNNBase(TorchEstimator):
         data = self._to_tensor(paths[:, :, :-1])
         with torch.no_grad(), single_thread(self.device_):
             h_target = module.solve_cde(data) if target == "cde" else module.hidden(data)
-            approx = module.readout(module.taylor_hidden(sig, self.depth))
-            exact = module.readout(h_target)
+            approx = self._decision_rows(module.readout(module.taylor_hidden(sig, self.depth)))
+            exact = self._decision_rows(module.readout(h_target))
         return self._to_numpy((approx - exact[None]).norm(dim=-1))
 
     # ------------------------------------------------------------- the kernel
-    def _store_signature_coef(self, coef_weighted: np.ndarray, n_channels: int) -> None:
-        """From coefficients on weighted features to coefficients on the signature."""
+    def _store_signature_coef(
+        self, coef_weighted: np.ndarray, n_channels: int, norm_squared: float | None = None
+    ) -> None:
+        """From coefficients on weighted features to coefficients on the signature.
+
+        ``norm_squared`` is the mean squared RKHS norm over the model's outputs
+        when they are not the rows of ``coef_`` (two-class models); by default
+        the mean over the rows.
+        """
         weights = self._weights(n_channels)
         self.coef_ = coef_weighted
         self.signature_coef_ = coef_weighted * weights
-        self.rkhs_norm_ = float(np.sqrt((coef_weighted**2).sum()))
+        if norm_squared is None:
+            norm_squared = float((coef_weighted**2).sum(axis=1).mean())
+        self.rkhs_norm_ = float(np.sqrt(norm_squared))
 
     def _sample_weight(self, sample_weight: Any, X: np.ndarray) -> np.ndarray:
         """Validated non-negative weights, scaled to mean 1 (all ones: the unweighted fit)."""
         sw = _check_sample_weight(sample_weight, X, ensure_non_negative=True)
         return sw / sw.mean()  # sklearn refuses all-zero weights
 
-    def _finish_kernel_fit(self, coef: np.ndarray, n_channels: int, n_iter: int, loss: float):
+    def _finish_kernel_fit(
+        self,
+        coef: np.ndarray,
+        n_channels: int,
+        n_iter: int,
+        loss: float,
+        norm_squared: float | None = None,
+    ):
         """Fitted attributes of the closed-form solver, in the RNN solver's format."""
-        self._store_signature_coef(coef, n_channels)
+        self._store_signature_coef(coef, n_channels, norm_squared)
         self.n_signature_features_ = self.coef_.shape[1]
+        self.__dict__.pop("taylor_error_", None)
         self.n_iter_ = n_iter
         self.history_ = [{"iter": n_iter, "loss": float(loss)}]
         self.diverged_ = False
@@ -335,8 +455,21 @@ class _SignatureKernelRNNBase(TorchEstimator):
 
     def _run_window(self, state: _RNNState, data: _RNNData, n_updates: int | None) -> Window:
         """One epoch: a shuffled pass in minibatches of ``batch_size``, one Adam step each."""
+        # The paper's schedule, a function of the epoch so that warm starts resume it.
+        lr = self.learning_rate
+        if self.lr_halving_epochs is not None:
+            lr *= 0.5 ** (state.n_epochs // self.lr_halving_epochs)
+        for group in state.optimiser.param_groups:
+            group["lr"] = lr
         n = data.inputs.shape[0]
-        batch = n if self.batch_size is None else min(self.batch_size, n)
+        if self.batch_size == "auto":
+            # The paper's 64, but at most _AUTO_UPDATES_PER_EPOCH sequential
+            # updates per epoch: each costs a T-step loop plus the penalty, so
+            # large n would otherwise make an epoch hundreds of them.
+            batch = max(64, math.ceil(n / _AUTO_UPDATES_PER_EPOCH))
+        else:
+            batch = n if self.batch_size is None else self.batch_size
+        batch = min(batch, n)
         order = torch.randperm(n, generator=state.generator).to(self.device_)
         total, done = 0.0, 0
         for start in range(0, n, batch):
@@ -366,14 +499,61 @@ class _SignatureKernelRNNBase(TorchEstimator):
         with torch.no_grad(), single_thread(self.device_):
             coefs = self.module_.signature_coefficients(self.depth)
         flat = np.concatenate([self._to_numpy(c) for c in coefs], axis=1)
-        flat = self._rnn_signature_coef(flat)
         channels = self.n_channels_in_ + 1
-        self._store_signature_coef(flat / self._weights(channels), channels)
+        weighted = self._rnn_signature_coef(flat) / self._weights(channels)
+        norm_squared = float((weighted**2).sum(axis=1).mean())  # over the network's outputs
+        self._store_signature_coef(self._rnn_rows(weighted), channels, norm_squared)
         self.n_signature_features_ = self.coef_.shape[1]
+        if self.diverged_:
+            self.taylor_error_ = math.nan
+            return
+        self.taylor_error_ = self._relative_taylor_error(data.inputs)
+        if self.taylor_error_ > TAYLOR_ERROR_WARNING:
+            warnings.warn(
+                f"The depth-{self.depth} signature expansion misses the fitted RNN by "
+                f"{self.taylor_error_:.0%} of its output on the training paths "
+                f"(taylor_error_ > {TAYLOR_ERROR_WARNING:g}), so rkhs_norm_ and "
+                "signature_coef_ do not describe the network. Raise alpha (the penalty "
+                "keeps the RNN near its expansion), raise depth, or set "
+                "scaling='total_variation' (shorter paths).",
+                TaylorExpansionWarning,
+                stacklevel=5,  # _finalize, _fit, fit, sklearn's _fit_context, the caller
+            )
+
+    def _relative_taylor_error(self, inputs: torch.Tensor) -> float:
+        """RMS gap between the depth-N expansion and the network over RMS output.
+
+        Measured on up to ``_TAYLOR_SAMPLE`` evenly spaced training paths, on the
+        network's raw outputs (standardised targets, the decision function's logits).
+        """
+        n = inputs.shape[0]
+        idx = np.unique(np.linspace(0, n - 1, min(n, _TAYLOR_SAMPLE)).astype(int))
+        try:
+            self._check_memory(len(idx), self.n_channels_in_ + 1)
+        except ValueError:  # too many signature features to check: say so with NaN
+            return math.nan
+        data = inputs[torch.as_tensor(idx, device=inputs.device)]
+        paths = augment_time(self._to_numpy(data))
+        sig = self._to_tensor(signature(paths, self.depth, backend=self.backend))
+        module = self.module_
+        with torch.no_grad(), single_thread(self.device_):
+            exact = self._decision_rows(module(data))
+            approx = self._decision_rows(module.readout(module.taylor_hidden(sig, self.depth)[-1]))
+        gap = float(((approx - exact) ** 2).mean().sqrt())
+        size = float((exact**2).mean().sqrt())
+        return gap / size if size > 0 else (0.0 if gap == 0 else math.inf)
 
     def _rnn_signature_coef(self, coef: np.ndarray) -> np.ndarray:
         """The RNN's signature coefficients on the scale of the outputs."""
         return coef
+
+    def _rnn_rows(self, weighted: np.ndarray) -> np.ndarray:
+        """Rows of ``coef_`` from the network's outputs (the decision function's)."""
+        return weighted
+
+    def _decision_rows(self, out: torch.Tensor) -> torch.Tensor:
+        """The network's outputs (last axis) as the decision function's rows."""
+        return out
 
     def _rnn_output(self, X: np.ndarray) -> np.ndarray:
         paths = self._paths(X)
@@ -390,12 +570,6 @@ def _cross_entropy(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return torch.nn.functional.cross_entropy(pred, target, reduction="none")
 
 
-def _binary_logistic(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    return torch.nn.functional.binary_cross_entropy_with_logits(
-        pred[:, 0], target, reduction="none"
-    )
-
-
 _COMMON_DOC = """
     Parameters
     ----------
@@ -409,7 +583,12 @@ _COMMON_DOC = """
         trained with Adam, penalised by ``alpha`` times its squared RKHS norm.
     alpha : float, default=1e-3
         Strength of the RKHS-norm penalty; the objective is the mean loss plus
-        ``alpha * ||f||_H^2``. 0 fits without penalty.
+        ``alpha`` times the squared RKHS norm averaged over the outputs, as in
+        the paper's reference code: one output per target for the regressor,
+        one per class for the classifier (two for binary tasks; for the kernel
+        solver, whose binary model has one logit ``g``, that is ``||g||^2 / 4``).
+        The kernel solver leaves the level-0 term (the intercept) unpenalised.
+        0 fits without penalty. The paper's penalised RNN uses 0.1.
     time_augment : bool, default=True
         Add time (0 to 1) as the last channel, as in the paper (required by the
         RNN solver, whose step is that time).
@@ -418,9 +597,12 @@ _COMMON_DOC = """
         signature also sees where the series starts. Without it paths are
         translated to start at the origin (signatures only see increments).
         Either way the RNN's expansion is taken at the common state ``(h_0, 0)``.
-    scaling : {"total_variation"} or None, default="total_variation"
-        Divide each path by its total variation (before adding time), the
-        setting in which the paper's expansion error is small at low depth.
+    scaling : {"auto", "total_variation"} or None, default="auto"
+        ``"total_variation"`` divides each path by its total variation (before
+        adding time), the setting in which the paper's expansion error is small
+        at low depth; None keeps raw paths. ``"auto"`` is ``"total_variation"``
+        for the kernel solver and None for the RNN solver, which the paper
+        trains on raw spirals.
     backend : {"auto", "iisignature", "pysiglib"}, default="auto"
         Signature library; ``"auto"`` uses pysiglib when installed.
     n_jobs : int or None, default=None
@@ -429,15 +611,22 @@ _COMMON_DOC = """
         RNN hidden size (RNN solver).
     activation : {"tanh", "sigmoid"}, default="tanh"
         RNN activation (RNN solver).
-    learning_rate : float, default=0.01
-        Adam step size (RNN solver).
+    learning_rate : float, default=0.1
+        Adam step size (RNN solver), the paper's.
+    lr_halving_epochs : int or None, default=40
+        RNN solver: halve the step size every this many epochs, the paper's
+        schedule; None keeps it constant.
     max_epochs : int, default=200
         Training epochs of the RNN solver, each a shuffled pass over the
         training set in minibatches of ``batch_size`` (one Adam update per
         minibatch, so one update per epoch with the full batch). Replaces
         ``max_iter``, which counted these epochs.
-    batch_size : int or None, default=None
-        Mini-batch size; None trains on the full batch (RNN solver).
+    batch_size : int, "auto" or None, default="auto"
+        Mini-batch size of the RNN solver. ``"auto"`` is the paper's 64 (its 50
+        training spirals are then one batch) up to 3200 samples, then
+        ``ceil(n / 50)``, so that an epoch is at most 50 updates (each update
+        is a sequential loop over the time steps plus the penalty, whose cost
+        does not shrink with the batch). None trains on the full batch.
     tol : float or None, default=None
         RNN solver: stop once the epoch loss has improved on the best earlier
         epoch by less than ``tol`` times that loss in two consecutive epochs
@@ -459,6 +648,12 @@ _COMMON_DOC = """
         times the data-fit loss of the trivial predictor (the mean target, the
         class prior): raise :class:`~sktheory.base.DivergenceError`, or warn
         :class:`~sktheory.base.DivergenceWarning`, stop and refuse to predict.
+    memory_limit_gb : float or None, default=4.0
+        Budget for signature features: before computing them, the memory of
+        the features (``n_samples * (1 + sum_k c**k)`` float64 values, twice,
+        with ``c`` the channels including time) and of the kernel solver's Gram
+        matrix is estimated, and a larger need raises a ValueError that says
+        what to change. None disables the check.
 """
 
 _COMMON_ATTRS = """
@@ -468,9 +663,17 @@ _COMMON_ATTRS = """
         The fitted function as a linear functional on the signature
         ``(1, S^1, ..., S^N)`` of the preprocessed path: for the RNN solver,
         ``psi(h_0)`` then ``psi(D^k)`` with ``D^k`` the iterated derivatives of
-        the RNN's vector field.
+        the RNN's vector field. One row per row of :meth:`decision_function`
+        (the logit difference for two classes) or per target.
     rkhs_norm_ : float
-        ``sqrt(sum_k ||signature_coef_^k||^2 / (k!)^2)`` over all outputs.
+        RKHS norm of the fitted function, ``||f||^2 = sum_k ||f^k||^2 / (k!)^2``
+        over the levels of ``signature_coef_``, as a root mean square over the
+        model's outputs (the quantity ``alpha`` penalises, intercept included).
+    taylor_error_ : float
+        RNN solver only: relative error of the depth-``N`` expansion on (up to
+        500 of) the training paths, RMS of expansion minus network over RMS of
+        the network's outputs. Above 0.1 a :class:`TaylorExpansionWarning` says
+        that ``rkhs_norm_`` and ``signature_coef_`` do not describe the network.
     n_features_in_ : int
         Flattened features seen in fit (``n_timesteps * n_channels``).
     n_tokens_in_, n_channels_in_ : int
@@ -502,6 +705,7 @@ class SignatureKernelRNN(RegressorMixin, _SignatureKernelRNNBase):
         # A tabular row read as one short univariate path keeps only a few of its
         # iterated integrals at low depth, so generic regression data fit poorly.
         tags.regressor_tags.poor_score = True
+        tags.target_tags.multi_output = True
         return tags
 
     __doc__ = (
@@ -565,16 +769,40 @@ class SignatureKernelRNN(RegressorMixin, _SignatureKernelRNNBase):
             return self._fit(X, y, sample_weight=sample_weight)
         X, y2, sw = self._regression_data(X, y, sample_weight, reset=True)
         self._init_torch()
+        channels = self._n_path_channels()
+        p = 1 + sum(channels**k for k in range(1, self.depth + 1))
+        self._check_memory(len(X), channels, extra=8 * min(len(X), p) ** 2)
         phi = self._features(X)
-        coef = _ridge(phi, y2, self.alpha, sw).T
+        # Level 0 is the intercept, left unpenalised: centre, solve, then add it back.
+        x_mean = np.average(phi[:, 1:], axis=0, weights=sw)
+        y_mean = np.average(y2, axis=0, weights=sw)
+        n_outputs = y2.shape[1]
+        # The penalty is averaged over outputs (as the RNN's), so each output's
+        # ridge problem has alpha / n_outputs.
+        w = _ridge(phi[:, 1:] - x_mean, y2 - y_mean, self.alpha / n_outputs, sw).T
+        coef = np.hstack([(y_mean - w @ x_mean)[:, None], w])
         resid = phi @ coef.T - y2
-        loss = np.mean(sw * (resid**2).sum(axis=1)) + self.alpha * (coef**2).sum()
-        self._finish_kernel_fit(coef, self._paths(X[:1]).shape[2], 1, loss)
+        loss = np.mean(sw * (resid**2).sum(axis=1)) + self.alpha * (w**2).sum() / n_outputs
+        self._finish_kernel_fit(coef, channels, 1, loss)
         return self
 
     def _regression_data(self, X: Any, y: Any, sample_weight: Any, reset: bool):
-        X, y = self._validate(X, y, reset=reset)
+        if y is None:
+            raise ValueError(
+                f"{type(self).__name__} requires y to be passed, but the target y is None."
+            )
+        X = self._validate_sequences(X, reset=reset)
+        if X.shape[0] == 0:
+            raise ValueError("X has 0 samples; at least one sequence is required.")
+        # Multi-output targets are allowed, which the shared validation refuses.
+        y = _check_y(y, multi_output=True, y_numeric=True, estimator=self)
         y = self._check_numeric_target(y)
+        if len(y) != len(X):
+            raise ValueError(
+                f"X and y have inconsistent numbers of samples: {len(X)} and {len(y)}."
+            )
+        if y.ndim == 2 and y.shape[1] == 0:
+            raise ValueError("y has 0 outputs; at least one is required.")
         sw = self._sample_weight(sample_weight, X)
         if reset:
             self._y_1d = y.ndim == 1
@@ -598,7 +826,7 @@ class SignatureKernelRNN(RegressorMixin, _SignatureKernelRNNBase):
         return coef
 
     def predict(self, X: Any) -> np.ndarray:
-        """Predicted targets, shape (n_samples,) or (n_samples, n_outputs)."""
+        """Predicted targets, shape (n_samples,) or (n_samples, n_outputs) as ``y`` in fit."""
         check_is_fitted(self)
         X = self._validate(X, reset=False)
         if "module_" in self.__dict__:
@@ -667,25 +895,34 @@ class SignatureKernelRNNClassifier(ClassifierMixin, _SignatureKernelRNNBase):
             return self._fit(X, y, sample_weight=sample_weight)
         X, codes, sw = self._classification_data(X, y, sample_weight, reset=True)
         self._init_torch()
+        channels = self._n_path_channels()
         phi = self._features(X)
+        norm_squared = None
         if len(self.classes_) == 1:
             coef, n_iter, loss = np.zeros((1, phi.shape[1])), 0, 0.0
         else:
-            # mean log-loss + alpha ||w||^2  <=>  C = 1 / (2 alpha n) (weights of mean 1).
-            c = np.inf if self.alpha == 0 else 1.0 / (2 * self.alpha * len(codes))
+            # The RNN's convention: one output per class, the penalty alpha times
+            # the mean over outputs of ||f_c||^2 (level 0, the intercept, free).
+            # Multinomial: alpha / K * sum_c ||w_c||^2. Two classes: the optimal
+            # outputs are (-g/2, g/2) for the logit g, so the penalty is
+            # alpha / 4 * ||g||^2. With mean log-loss and weights of mean 1,
+            # penalty beta ||w||^2 is sklearn's C = 1 / (2 beta n).
+            k = len(self.classes_)
+            beta = self.alpha / (4 if k == 2 else k)
+            c = np.inf if self.alpha == 0 else 1.0 / (2 * beta * len(codes))
             # Newton steps converge in a few iterations while the Hessian
             # (features x classes, squared) stays small; L-BFGS beyond that.
-            k = 1 if len(self.classes_) == 2 else len(self.classes_)
-            solver = "newton-cholesky" if phi.shape[1] * k <= 2000 else "lbfgs"
-            lr = LogisticRegression(
-                C=c, fit_intercept=False, solver=solver, max_iter=1000, tol=1e-8
-            )
-            lr.fit(phi, codes, sample_weight=sw)
-            coef, n_iter = lr.coef_, int(np.max(lr.n_iter_))
-            proba = lr.predict_proba(phi)[np.arange(len(codes)), codes]
+            solver = "newton-cholesky" if phi.shape[1] * (1 if k == 2 else k) <= 2000 else "lbfgs"
+            lr = LogisticRegression(C=c, solver=solver, max_iter=1000, tol=1e-8)
+            lr.fit(phi[:, 1:], codes, sample_weight=sw)
+            coef = np.hstack([lr.intercept_[:, None], lr.coef_])
+            n_iter = int(np.max(lr.n_iter_))
+            proba = lr.predict_proba(phi[:, 1:])[np.arange(len(codes)), codes]
             log_loss = -np.mean(sw * np.log(np.maximum(proba, 1e-300)))
-            loss = log_loss + self.alpha * (coef**2).sum()
-        self._finish_kernel_fit(coef, self._paths(X[:1]).shape[2], n_iter, loss)
+            loss = log_loss + beta * (lr.coef_**2).sum()
+            if k == 2:  # the two symmetric outputs +-coef / 2
+                norm_squared = float((coef**2).sum()) / 4
+        self._finish_kernel_fit(coef, channels, n_iter, loss, norm_squared)
         return self
 
     def _classification_data(self, X: Any, y: Any, sample_weight: Any, reset: bool):
@@ -703,11 +940,17 @@ class SignatureKernelRNNClassifier(ClassifierMixin, _SignatureKernelRNNBase):
     def _check_fit_data(self, X: Any, y: Any, reset: bool, sample_weight: Any = None) -> _RNNData:
         X, codes, sw = self._classification_data(X, y, sample_weight, reset)
         baseline = prior_predictor_loss(codes, sw)
-        if len(self.classes_) <= 2:  # one logit
-            return self._rnn_data(
-                X, codes.astype(np.float64), sw, _binary_logistic, 1, baseline, reset
-            )
-        return self._rnn_data(X, codes, sw, _cross_entropy, len(self.classes_), baseline, reset)
+        # One output per class, two for binary tasks, as in the paper's reference
+        # code, so that alpha weighs the penalty as there.
+        n_outputs = max(len(self.classes_), 2)
+        return self._rnn_data(X, codes, sw, _cross_entropy, n_outputs, baseline, reset)
+
+    def _rnn_rows(self, weighted: np.ndarray) -> np.ndarray:
+        # Two classes: decision_function is the logit difference.
+        return weighted[1:] - weighted[:1] if weighted.shape[0] == 2 else weighted
+
+    def _decision_rows(self, out: torch.Tensor) -> torch.Tensor:
+        return out[..., 1:] - out[..., :1] if out.shape[-1] == 2 else out
 
     def decision_function(self, X: Any) -> np.ndarray:
         """Logits: shape (n_samples,) for two classes, else (n_samples, n_classes)."""
@@ -715,6 +958,8 @@ class SignatureKernelRNNClassifier(ClassifierMixin, _SignatureKernelRNNBase):
         X = self._validate(X, reset=False)
         if "module_" in self.__dict__:
             out = self._rnn_output(X)
+            if out.shape[1] == 2:  # the logit of class 1 against class 0
+                out = out[:, 1:] - out[:, :1]
         else:
             out = self._features(X) @ self.coef_.T
         return self._finite_output(out[:, 0] if out.shape[1] == 1 else out)
@@ -762,3 +1007,81 @@ def _ridge(
     gram = phi @ phi.T
     gram.flat[:: n + 1] += n * alpha
     return phi.T @ linalg.solve(gram, y, assume_a="pos")
+
+
+@dataclass
+class StabilityBound:
+    """The paper's stability bound evaluated on pairs of paths.
+
+    Attributes
+    ----------
+    change : ndarray of shape (n_pairs,)
+        ``||f(x) - f(x')||``: the change of the fitted model's output (the
+        regressor's prediction, the classifier's decision function).
+    bound : ndarray of shape (n_pairs,)
+        ``||f||_H ||Phi(x) - Phi(x')||`` with ``Phi`` the weighted signature
+        features and ``||f||_H`` the norm of ``signature_coef_`` (Frobenius
+        over its rows).
+    holds : float
+        Fraction of pairs with ``change <= bound`` (up to rounding).
+    median_ratio : float
+        Median of ``change / bound``: above 1, the norm does not control the model.
+    """
+
+    change: np.ndarray
+    bound: np.ndarray
+    holds: float
+    median_ratio: float
+
+
+def stability_bound(estimator: _SignatureKernelRNNBase, X: Any, X_other: Any) -> StabilityBound:
+    """Check ``|f(x) - f(x')| <= ||f||_H ||Phi(x) - Phi(x')||`` on pairs ``(X[i], X_other[i])``.
+
+    The bound holds exactly for a linear function of the features (the kernel
+    solver); for a fitted RNN it holds only while the network stays close to
+    its depth-N signature expansion (see ``taylor_error_``).
+
+    Parameters
+    ----------
+    estimator : SignatureKernelRNN or SignatureKernelRNNClassifier
+        A fitted model.
+    X, X_other : array-like of shape (n_pairs, n_timesteps, n_channels)
+        The pairs of paths, row by row.
+
+    Returns
+    -------
+    StabilityBound
+
+    Examples
+    --------
+    >>> from sktheory import SignatureKernelRNN
+    >>> from sktheory.datasets import make_brownian_paths
+    >>> X = make_brownian_paths(30, 10, 2, random_state=0)
+    >>> model = SignatureKernelRNN(depth=2).fit(X, X[:, -1, 0])
+    >>> stability_bound(model, X[:15], X[15:]).holds  # exact for the kernel solver
+    1.0
+    """
+    check_is_fitted(estimator)
+    X = estimator._validate(X, reset=False)
+    X_other = estimator._validate(X_other, reset=False)
+    if len(X) != len(X_other):
+        raise ValueError(
+            f"X and X_other must hold the same number of paths (pairs), got {len(X)} "
+            f"and {len(X_other)}."
+        )
+    if isinstance(estimator, ClassifierMixin):
+        f, f_other = estimator.decision_function(X), estimator.decision_function(X_other)
+    else:
+        f, f_other = estimator.predict(X), estimator.predict(X_other)
+    change = np.abs(f - f_other) if f.ndim == 1 else np.linalg.norm(f - f_other, axis=1)
+    gap = np.linalg.norm(estimator._features(X) - estimator._features(X_other), axis=1)
+    bound = np.linalg.norm(estimator.coef_) * gap
+    # Rounding: a pair of equal paths has change ~1e-16 against a bound of 0.
+    slack = 1e-9 * (1 + np.abs(f).reshape(len(f), -1).max(axis=1))
+    ratio = change / np.maximum(bound, np.finfo(float).tiny)
+    return StabilityBound(
+        change=change,
+        bound=bound,
+        holds=float(np.mean(change <= bound * (1 + 1e-9) + slack)),
+        median_ratio=float(np.median(ratio)),
+    )

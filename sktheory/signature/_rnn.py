@@ -160,10 +160,24 @@ class ResidualRNN(torch.nn.Module):
             coefs.append(self.readout_weight @ dk[:e])
         return coefs
 
-    def rkhs_norm_squared(self, depth: int) -> torch.Tensor:
-        """``||psi(h_0)||^2 + sum_k (||A D^k|| / k!)^2`` (summed over outputs)."""
+    def rkhs_norms_squared(self, depth: int) -> torch.Tensor:
+        """Squared RKHS norm of each output, shape (output_size,).
+
+        For output ``o``: ``psi_o(h_0)^2 + sum_{k<=N} (||A_o D^k|| / k!)^2``, with
+        ``A_o`` the readout's row ``o`` and ``D^k`` restricted to the hidden rows.
+        """
         coefs = self.signature_coefficients(depth)
-        return sum((c**2).sum() / math.factorial(k) ** 2 for k, c in enumerate(coefs))
+        return sum((c**2).sum(dim=1) / math.factorial(k) ** 2 for k, c in enumerate(coefs))
+
+    def rkhs_norm_squared(self, depth: int) -> torch.Tensor:
+        """The paper's penalty: the squared RKHS norm averaged over outputs.
+
+        As in the paper's reference code, a classifier has one output per class
+        and the penalty is the mean of :meth:`rkhs_norms_squared` over them.
+        The derivative terms use the readout's linear part ``A D^k`` (the
+        derivative of ``psi(h) = A h + c``); the constant ``c`` enters at level 0.
+        """
+        return self.rkhs_norms_squared(depth).mean()
 
     def taylor_hidden(self, signatures: torch.Tensor, depth: int) -> torch.Tensor:
         """Truncated expansions of ``h_1`` at depths 1..N, shape (N, n, e).
