@@ -10,6 +10,14 @@ from sktheory.attention import (
 )
 from sktheory.base import DivergenceError, DivergenceWarning, IncompatibleVersionError
 from sktheory.deep_linear import DeepLinearRegressor
+from sktheory.diagnostics import (
+    curvature_operator,
+    hutchinson_trace,
+    sharpness,
+    spectral_density,
+    top_eigenvalues,
+    top_hessian_eigenvalue,
+)
 from sktheory.diffusion import DiffusionOptimizer
 from sktheory.logical_form import LogicalFormParser
 from sktheory.resnet_ode import ResNetODEClassifier, ResNetODERegressor
@@ -38,6 +46,13 @@ __all__ = [
     "linear_baseline_risk",
     "population_risk",
     "simulate_two_timescale_limit",
+    # Hessian diagnostics for estimators and any torch model
+    "curvature_operator",
+    "hutchinson_trace",
+    "sharpness",
+    "spectral_density",
+    "top_eigenvalues",
+    "top_hessian_eigenvalue",
     # errors
     "DivergenceError",
     "DivergenceWarning",
