@@ -16,6 +16,7 @@ from sktheory.base import DivergenceError, DivergenceWarning
 from sktheory.datasets import make_hexagon_mixture
 from sktheory.diffusion import (
     HEXAGON_WEIGHTS,
+    ClassifierLogProbReward,
     HexagonReward,
     LinearReward,
     hexagon_means,
@@ -826,3 +827,125 @@ def test_denoising_implicit_vs_nested_at_equal_sampling_steps(pretrained_denoise
     # gradients are up to T updates stale and it does not beat the nested loop.
     assert out["implicit"] > r_pre + 0.03 and out["nested"] > r_pre + 0.2
     assert out["nested"] > out["implicit"]
+
+
+# ---------------------------------------------------------- classifier reward
+@pytest.fixture(scope="module")
+def digits_classifier():
+    from sklearn.datasets import load_digits
+    from sklearn.linear_model import LogisticRegression
+
+    X, y = load_digits(return_X_y=True)
+    X = X / 16.0
+    return X, y, LogisticRegression(max_iter=2000).fit(X, y)
+
+
+def test_classifier_log_prob_reward_matches_predict_log_proba(digits_classifier):
+    from sklearn.linear_model import LogisticRegression
+
+    X, y, clf = digits_classifier
+    for target in (0, 3, 9):
+        reward = ClassifierLogProbReward(clf, target)
+        np.testing.assert_allclose(reward(X), clf.predict_log_proba(X)[:, target], atol=1e-8)
+    # Binary: the second class is sigmoid(z), the first sigmoid(-z); string labels.
+    labels = np.where(y == 3, "three", "other")
+    binary = LogisticRegression(max_iter=2000).fit(X, labels)
+    for target in ("other", "three"):
+        col = list(binary.classes_).index(target)
+        np.testing.assert_allclose(
+            ClassifierLogProbReward(binary, target)(X),
+            binary.predict_log_proba(X)[:, col],
+            atol=1e-8,
+        )
+    # Its torch gradient is the softmax one: W[target] - sum_k p_k W_k.
+    reward = ClassifierLogProbReward(clf, 3)
+    x = torch.tensor(X[:5], requires_grad=True)
+    reward._torch(x).sum().backward()
+    expected = clf.coef_[3] - clf.predict_proba(X[:5]) @ clf.coef_
+    np.testing.assert_allclose(x.grad.numpy(), expected, atol=1e-8)
+    clone = pickle.loads(pickle.dumps(reward))
+    np.testing.assert_array_equal(clone(X[:7]), reward(X[:7]))
+    assert "LogisticRegression" in repr(reward) and "target=3" in repr(reward)
+
+
+def test_classifier_log_prob_reward_refuses_what_it_cannot_represent(digits_classifier):
+    from sklearn.linear_model import LogisticRegression, SGDClassifier
+
+    X, y, clf = digits_classifier
+    with pytest.raises(ValueError, match="not one of the classifier's classes"):
+        ClassifierLogProbReward(clf, 10)
+    with pytest.raises(ValueError, match="is it fitted"):
+        ClassifierLogProbReward(LogisticRegression(), 0)
+    # One-vs-rest probabilities are not a softmax of the linear map.
+    ovr = SGDClassifier(loss="log_loss", max_iter=50, tol=None, random_state=0).fit(X, y)
+    with pytest.raises(ValueError, match="one-vs-rest"):
+        ClassifierLogProbReward(ovr, 3)
+    with pytest.raises(ValueError, match="64 features"):
+        ClassifierLogProbReward(clf, 3)(X[:, :10])
+
+
+class _GatedEps(torch.nn.Module):
+    """``g(t) x + mlp(x, t)``: the example's digits network, smaller."""
+
+    def __init__(self, d, hidden=64):
+        super().__init__()
+        self.mlp = torch.nn.Sequential(
+            torch.nn.Linear(d + 2, hidden), torch.nn.SiLU(), torch.nn.Linear(hidden, d)
+        )
+        self.gate = torch.nn.Linear(2, 1)
+
+    def forward(self, x, t):
+        emb = torch.stack([torch.sin(torch.pi * t), torch.cos(torch.pi * t)], 1)
+        return torch.sigmoid(self.gate(emb)) * x + self.mlp(torch.cat([x, emb], 1))
+
+
+# A fit held by a large kl_weight may end above its loss scale (a warning).
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_digits_fine_tuning_raises_the_class_log_prob_and_kl_weight_holds_the_model(
+    digits_classifier,
+):
+    # The example's experiment at test size: pretrain on the digits, then
+    # fine-tune by backpropagation through the sampler at two KL weights.
+    X, y, clf = digits_classifier
+    reward = ClassifierLogProbReward(clf, 3)
+    base = dict(
+        sampler="denoising",
+        n_diffusion_steps=10,
+        n_particles=64,
+        batch_size=128,
+        dtype="float32",
+        random_state=0,
+    )
+    torch.manual_seed(0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        pre = DiffusionOptimizer(
+            **base,
+            reward=None,
+            score_model=_GatedEps(64),
+            pretrain_max_iter=1000,
+            max_iter=1,
+            learning_rate=1e-12,
+        ).fit(X)
+    elbo0 = pre.score_samples(X[:300])
+    r_pre = float(reward(pre.sample(500)[0]).mean())
+    out = {}
+    for kl in (0.0, 100.0):
+        model = DiffusionOptimizer(
+            **base,
+            reward=reward,
+            kl_weight=kl,
+            score_model=pre.module_,
+            pretrain_max_iter=0,
+            method="nested",
+            reward_gradient="pathwise",
+            max_iter=40,
+        ).fit(X)
+        Z = model.sample(500)[0]
+        out[kl] = (
+            float(reward(Z).mean()),
+            float(np.abs(model.score_samples(X[:300]) - elbo0).mean()),
+        )
+    assert out[0.0][0] > r_pre + 2.0
+    assert out[0.0][0] > out[100.0][0]
+    assert out[100.0][1] < 0.5 * out[0.0][1]

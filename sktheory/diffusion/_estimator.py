@@ -186,7 +186,8 @@ class DiffusionOptimizer(DensityMixin, TorchEstimator):
         ``"nested"``, and for ``"implicit"`` the whole queue, about ``T^2 / 2``
         calls of a batch. With the queue, gradients are up to ``T`` updates
         stale; at equal sampling steps the nested loop reached higher rewards
-        in our tests (see ``tests/test_diffusion.py``).
+        in our tests (see ``tests/test_diffusion.py``) and on the digits
+        (``examples/plot_diffusion_digits.py``), for both gradients.
 
     A custom potential (``potential=``) or the mixture with learned diagonal
     variances (``covariance_type="diag"``) is a torch module ``V``: Langevin

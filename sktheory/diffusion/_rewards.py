@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import torch
 
-__all__ = ["REWARD_PRESETS", "HexagonReward", "LinearReward"]
+__all__ = ["REWARD_PRESETS", "ClassifierLogProbReward", "HexagonReward", "LinearReward"]
 
 
 # The reward's centre as a tensor, per dtype and device (built once, not per call).
@@ -110,6 +110,103 @@ class LinearReward:
                 f"{x.shape[1]} features."
             )
         return x @ coef.to(x.device) + self.intercept
+
+    def __call__(self, X: np.ndarray) -> np.ndarray:
+        return self._torch(torch.as_tensor(np.asarray(X, dtype=float))).numpy()
+
+
+class ClassifierLogProbReward:
+    """``R(x) = log p(target | x)`` under a fitted linear classifier, in torch.
+
+    The classifier's ``coef_`` and ``intercept_`` are copied into a linear map
+    ``z = x @ coef_.T + intercept_`` and its class probabilities are
+    ``softmax(z)`` (several classes, as scikit-learn's multinomial
+    :class:`~sklearn.linear_model.LogisticRegression`) or ``sigmoid(z)`` for
+    the second class of a binary problem. The reward is thus differentiable in
+    torch (``reward_gradient="pathwise"`` can use it) and does not change
+    when the classifier is refitted. At construction the copy is checked against the
+    classifier's own ``predict_proba`` on a few random points; a classifier
+    whose probabilities are not of this form (a one-vs-rest model, a
+    non-linear one) is refused.
+
+    Parameters
+    ----------
+    classifier : fitted estimator
+        A linear classifier with ``coef_``, ``intercept_``, ``classes_`` and
+        ``predict_proba``, e.g. a fitted ``LogisticRegression``.
+    target : int or str
+        The class whose log-probability is the reward, a label of
+        ``classifier.classes_``.
+
+    Examples
+    --------
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> X = np.array([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]])
+    >>> clf = LogisticRegression().fit(X, [0, 0, 1, 1])
+    >>> reward = ClassifierLogProbReward(clf, target=1)
+    >>> np.allclose(reward(X), clf.predict_log_proba(X)[:, 1])
+    True
+    """
+
+    def __init__(self, classifier, target):
+        for name in ("coef_", "intercept_", "classes_"):
+            if not hasattr(classifier, name):
+                raise ValueError(
+                    f"ClassifierLogProbReward needs a fitted linear classifier with {name}; "
+                    f"{type(classifier).__name__} has none (is it fitted?)."
+                )
+        classes = list(np.asarray(classifier.classes_).tolist())
+        if target not in classes:
+            raise ValueError(f"target={target!r} is not one of the classifier's classes {classes}.")
+        self.classifier_name = type(classifier).__name__
+        self.target = target
+        self.coef = np.asarray(classifier.coef_, dtype=np.float64)
+        self.intercept = np.broadcast_to(
+            np.asarray(classifier.intercept_, dtype=np.float64), self.coef.shape[:1]
+        ).copy()
+        self.index = classes.index(target)
+        self.binary = len(classes) == 2 and self.coef.shape[0] == 1
+        if not self.binary and self.coef.shape[0] != len(classes):
+            raise ValueError(
+                f"coef_ has {self.coef.shape[0]} rows for {len(classes)} classes; expected "
+                "one row per class (or one for a binary problem)."
+            )
+        self._cache: dict = {}
+        # The copy must reproduce the classifier's probabilities (softmax or
+        # sigmoid of the linear map), else the reward is not what it claims.
+        probe = np.random.default_rng(0).normal(size=(16, self.coef.shape[1]))
+        expected = np.asarray(classifier.predict_proba(probe))[:, self.index]
+        if not np.allclose(np.exp(self(probe)), expected, rtol=1e-6, atol=1e-9):
+            raise ValueError(
+                f"{type(classifier).__name__}.predict_proba is not the softmax (or binary "
+                "sigmoid) of x @ coef_.T + intercept_ (a one-vs-rest or non-linear model?); "
+                "ClassifierLogProbReward handles multinomial and binary linear models only."
+            )
+
+    def __repr__(self) -> str:
+        return f"ClassifierLogProbReward({self.classifier_name}(...), target={self.target!r})"
+
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, "_cache": {}}
+
+    def _torch(self, x: torch.Tensor) -> torch.Tensor:
+        if x.shape[1] != self.coef.shape[1]:
+            raise ValueError(
+                f"The classifier has {self.coef.shape[1]} features; the points have {x.shape[1]}."
+            )
+        key = (x.dtype, x.device)
+        if key not in self._cache:
+            self._cache[key] = (
+                torch.as_tensor(self.coef, dtype=x.dtype, device=x.device),
+                torch.as_tensor(self.intercept, dtype=x.dtype, device=x.device),
+            )
+        coef, intercept = self._cache[key]
+        z = x @ coef.T + intercept
+        if self.binary:
+            # log sigmoid(z) for the second class, log sigmoid(-z) for the first.
+            sign = 1.0 if self.index == 1 else -1.0
+            return torch.nn.functional.logsigmoid(sign * z[:, 0])
+        return torch.log_softmax(z, 1)[:, self.index]
 
     def __call__(self, X: np.ndarray) -> np.ndarray:
         return self._torch(torch.as_tensor(np.asarray(X, dtype=float))).numpy()
