@@ -11,6 +11,12 @@
   linearly with depth (bytes per layer stay constant).
 * Test R^2 and fit time against scikit-learn's ``MLPRegressor`` on a
   neural-ODE teacher task.
+* float32 and 2 threads, side by side in the same run: time per epoch of the
+  estimator and of the bare loop, autograd memory and test R^2 for float64 /
+  float32 on 1 / 2 torch threads, as ratios to float64 on 1 thread. The
+  estimator trains inside the training contract's one-thread block
+  (:func:`sktheory.base.single_thread`), so its 2-thread rows measure that pin
+  against what the bare loop gains from a second thread.
 
 ``--size full`` is the issue's setting: depth 1000, width 30, 10,000 samples.
 """
@@ -46,7 +52,7 @@ SIZES = {
 LEARNING_RATES = (1e-3, 1e-2, 3e-2)
 
 
-def _module(n_features, depth, width, seed=0):
+def _module(n_features, depth, width, seed=0, dtype=torch.float64):
     return _ResNetODEModule(
         n_features,
         1,
@@ -61,14 +67,15 @@ def _module(n_features, depth, width, seed=0):
         hurst=0.5,
         regularity_penalty=0.0,
         generator=torch.Generator().manual_seed(seed),
+        dtype=dtype,
     )
 
 
-def bare_loop_seconds_per_epoch(X, y, depth, width, batch, epochs):
+def bare_loop_seconds_per_epoch(X, y, depth, width, batch, epochs, dtype=torch.float64):
     """The same module and optimiser in a hand-written loop: no skorch, no driver."""
-    module = _module(X.shape[1], depth, width)
-    Xt = torch.tensor(X)
-    yt = torch.tensor((y - y.mean()) / y.std())[:, None]
+    module = _module(X.shape[1], depth, width, dtype=dtype)
+    Xt = torch.tensor(X, dtype=dtype)
+    yt = torch.tensor((y - y.mean()) / y.std(), dtype=dtype)[:, None]
     opt = torch.optim.Adam(module.parameters(), lr=1e-2)
     gen = torch.Generator().manual_seed(0)
     times = []
@@ -85,10 +92,31 @@ def bare_loop_seconds_per_epoch(X, y, depth, width, batch, epochs):
     return float(np.median(times))
 
 
-def saved_bytes(n_features, depth, width, batch):
+def bare_loop_seconds_per_batch(X, y, depth, width, batch, dtype, n_batches=4):
+    """Median seconds of one update of the bare loop, after one warm-up update.
+
+    Timed per update rather than per epoch: on a machine whose cores are
+    taken by other work, a second torch thread can make an update many times
+    slower, and a whole epoch of those would dominate the run.
+    """
+    module = _module(X.shape[1], depth, width, dtype=dtype)
+    Xt = torch.tensor(X[:batch], dtype=dtype)
+    yt = torch.tensor((y[:batch] - y.mean()) / y.std(), dtype=dtype)[:, None]
+    opt = torch.optim.Adam(module.parameters(), lr=1e-2)
+    times = []
+    for _ in range(n_batches + 1):
+        start = time.perf_counter()
+        opt.zero_grad()
+        torch.nn.functional.mse_loss(module(Xt), yt).backward()
+        opt.step()
+        times.append(time.perf_counter() - start)
+    return float(np.median(times[1:]))
+
+
+def saved_bytes(n_features, depth, width, batch, dtype=torch.float64):
     """Bytes autograd keeps for the backward pass of one mini-batch."""
-    module = _module(n_features, depth, width)
-    x = torch.randn(batch, n_features, dtype=torch.float64)
+    module = _module(n_features, depth, width, dtype=dtype)
+    x = torch.randn(batch, n_features, dtype=dtype)
     total = 0
     seen = set()
 
@@ -103,6 +131,51 @@ def saved_bytes(n_features, depth, width, batch):
     with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
         module(x).sum()
     return total
+
+
+def precision_and_threads(Xtr, ytr, Xte, yte, cfg):
+    """Epoch time, memory and R^2 for float64 / float32 on 1 / 2 torch threads.
+
+    The four settings run back to back (float64 on 1 thread again too), so
+    that their ratios compare runs under the same load.
+    """
+    rows = []
+    for dtype in ("float64", "float32"):
+        tdtype = getattr(torch, dtype)
+        mb = saved_bytes(8, cfg["depth"], cfg["width"], cfg["batch"], dtype=tdtype) / 2**20
+        for threads in (1, 2):
+            torch.set_num_threads(threads)
+            try:
+                est = ResNetODERegressor(
+                    depth=cfg["depth"],
+                    width=cfg["width"],
+                    hidden_width=cfg["width"],
+                    batch_size=cfg["batch"],
+                    max_epochs=cfg["epochs"],
+                    dtype=dtype,
+                    random_state=0,
+                )
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    est.fit(Xtr, ytr)
+                per_batch = bare_loop_seconds_per_batch(
+                    Xtr, ytr, cfg["depth"], cfg["width"], cfg["batch"], tdtype
+                )
+                bare = per_batch * -(-len(Xtr) // cfg["batch"])
+            finally:
+                torch.set_num_threads(1)
+            assert est.module_.V.dtype == tdtype
+            rows.append(
+                dict(
+                    dtype=dtype,
+                    threads=threads,
+                    epoch=float(np.median([h["seconds"] for h in est.history_])),
+                    bare=bare,
+                    mb=mb,
+                    r2=est.score(Xte, yte),
+                )
+            )
+    return rows
 
 
 def main(argv: Sequence[str] | None = None) -> str:
@@ -161,6 +234,7 @@ def main(argv: Sequence[str] | None = None) -> str:
     linear_r2 = LinearRegression().fit(Xtr, ytr).score(Xte, yte)
 
     mem = [(L, saved_bytes(8, L, cfg["width"], cfg["batch"])) for L in cfg["scan"]]
+    settings = precision_and_threads(Xtr, ytr, Xte, yte, cfg)
     peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
     lines = [
@@ -183,6 +257,24 @@ def main(argv: Sequence[str] | None = None) -> str:
     ]
     for L, b in mem:
         lines.append(f"| {L} | {b / 2**20:.1f} | {b / (L * cfg['batch']):.0f} |")
+    lines += [
+        "",
+        f"float32 and 2 threads (lr 1e-2, {cfg['epochs']} epochs; autograd memory at "
+        f"depth {cfg['depth']}; ratios to float64 on 1 thread):",
+        "",
+        "| dtype | torch threads | s / epoch | ratio "
+        "| bare loop s / epoch (from s / update) | ratio "
+        "| autograd MB per batch | ratio | test R^2 |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    ref = settings[0]
+    for row in settings:
+        lines.append(
+            f"| {row['dtype']} | {row['threads']} | {row['epoch']:.3f} | "
+            f"{row['epoch'] / ref['epoch']:.2f} | {row['bare']:.3f} | "
+            f"{row['bare'] / ref['bare']:.2f} | {row['mb']:.1f} | {row['mb'] / ref['mb']:.2f} | "
+            f"{row['r2']:.3f} |"
+        )
     lines += ["", f"Peak resident memory of the process: {peak_rss_mb:.0f} MB."]
     table = "\n".join(lines)
     print(table)

@@ -16,7 +16,7 @@ from sktheory import (
     ResNetODERegressor,
 )
 from sktheory.datasets import make_resnet_ode_random_targets, make_resnet_ode_teacher
-from sktheory.resnet_ode import depth_process, regime_map
+from sktheory.resnet_ode import depth_process, generalization_bound, regime_map
 
 # Most fits below train tiny networks for a few epochs on random targets, where
 # the no-progress ConvergenceWarning is expected; the tests that are about it
@@ -661,3 +661,115 @@ def test_warm_start_continues_exactly_after_pickling(teacher):
     warm.set_params(max_epochs=2).fit(X, y)
     assert [h["loss"] for h in warm.history_] == [h["loss"] for h in full.history_]
     np.testing.assert_array_equal(warm.predict(X), full.predict(X))
+
+
+# ------------------------------------------------- generalisation bound (NeurIPS 2023)
+def _bound_net(X, y, V):
+    """The NeurIPS 2023 network h_{k+1} = h_k + V_k relu(h_k) / (L sqrt(q)), given V."""
+    est = ResNetODERegressor(
+        depth=len(V), residual="v_sigma", embedding="identity", max_epochs=0, random_state=0
+    ).fit(X, y)
+    with torch.no_grad():
+        est.module_.V.copy_(torch.as_tensor(V))
+    return est
+
+
+def test_generalization_bound_matches_a_hand_computation():
+    rng = np.random.RandomState(0)
+    X, y = rng.randn(20, 2), rng.randn(20, 2)
+    L, n, delta = 4, 20, 0.1
+    E = np.array([[0.1, 0.0], [0.0, 0.2]])
+    V = np.stack([(k + 1) * E for k in range(L)])
+    out = generalization_bound(_bound_net(X, y, V), X, y, delta=delta)
+
+    # By hand: M_k = V_k / sqrt(q), A = B = I, no bias, relu (K_sigma = 1).
+    M = V / np.sqrt(2)
+    r_w, k_w = 4 * np.sqrt(0.05) / np.sqrt(2), L * np.sqrt(0.05) / np.sqrt(2)
+    assert out["weight_radius"] == pytest.approx(r_w)
+    assert out["lipschitz_in_depth"] == pytest.approx(k_w)
+    h = X.copy()
+    for k in range(L):
+        h = h + np.maximum(h, 0) @ M[k].T / L
+    risk = np.mean((h - y) ** 2)
+    r_x, r_y = np.linalg.norm(X, axis=1).max(), np.linalg.norm(y, axis=1).max()
+    growth = (1 + r_w / L) ** L
+    r_h = r_x * growth
+    c_param = r_h * (growth - 1) / r_w
+    loss_bound, loss_lip = (r_h + r_y) ** 2 / 2, (r_h + r_y)
+    gaps = []
+    for j in range(48):
+        eps = max(r_w, k_w, 1.0) / 2**j
+        blocks = int(np.ceil(L / max(1, np.floor(eps * L / k_w))))
+        log_n = blocks * 4 * np.log(1 + 2 * r_w / eps)
+        gaps.append(
+            loss_bound * np.sqrt((log_n + np.log(48 / delta)) / (2 * n))
+            + 4 * loss_lip * c_param * eps
+        )
+    assert out["empirical_risk"] == pytest.approx(risk, rel=1e-10)
+    assert out["state_radius"] == pytest.approx(r_h)
+    assert out["param_lipschitz"] == pytest.approx(c_param)
+    assert out["bound"] == pytest.approx(risk + min(gaps), rel=1e-10)
+    # A smaller failure probability costs more.
+    assert generalization_bound(_bound_net(X, y, V), X, y, delta=0.01)["bound"] > out["bound"]
+
+
+def test_generalization_bound_grows_with_lipschitz_in_depth_not_depth():
+    rng = np.random.RandomState(1)
+    X, y = rng.randn(64, 3), rng.randn(64, 3)
+    E = rng.randn(3, 3)
+    E *= 2 / np.linalg.norm(E)
+    bounds = {}
+    for L in (256, 1024):
+        # Same R_W; weights smooth in k / L (K_W bounded) or flipping sign (K_W ~ L).
+        smooth = np.cos(2 * np.pi * np.arange(L) / L)[:, None, None] * E
+        rough = rng.choice([-1.0, 1.0], size=L)[:, None, None] * E
+        bounds[L] = [generalization_bound(_bound_net(X, y, V), X, y) for V in (smooth, rough)]
+    (s256, r256), (s1024, r1024) = bounds[256], bounds[1024]
+    assert s256["weight_radius"] == pytest.approx(r256["weight_radius"])
+    assert s1024["lipschitz_in_depth"] == pytest.approx(s256["lipschitz_in_depth"], rel=0.01)
+    # Depth-free for Lipschitz-in-depth weights; growing with L when K_W grows with L.
+    assert s1024["bound"] == pytest.approx(s256["bound"], rel=0.02)
+    assert r1024["bound"] > 1.5 * r256["bound"] > 1.5 * s256["bound"]
+    # On one network: non-decreasing in the assumed K_W, strictly beyond the own one.
+    est = _bound_net(X, y, np.cos(2 * np.pi * np.arange(256) / 256)[:, None, None] * E)
+    k_w = s256["lipschitz_in_depth"]
+    values = [
+        generalization_bound(est, X, y, lipschitz_in_depth=k_w * f)["bound"] for f in (1, 2, 4, 8)
+    ]
+    assert values == sorted(values) and values[-1] > 1.5 * values[0]
+
+
+def test_generalization_bound_holds_and_refuses_what_it_does_not_cover():
+    X, y = make_resnet_ode_teacher(n_samples=400, n_features=4, random_state=0)
+    est = ResNetODERegressor(
+        depth=8,
+        width=8,
+        residual="v_sigma",
+        freeze_embedding=True,
+        max_epochs=30,
+        learning_rate=0.05,
+        random_state=0,
+    ).fit(X[:200], y[:200])
+    out = generalization_bound(est, X[:200], y[:200])
+    test_risk = np.mean(((est.predict(X[200:]) - y[200:]) / est.y_scale_) ** 2)
+    assert out["empirical_risk"] < out["bound"] and test_risk < out["bound"]
+    with pytest.raises(ValueError, match="delta"):
+        generalization_bound(est, X[:200], y[:200], delta=1.5)
+    with pytest.raises(ValueError, match="below the network"):
+        generalization_bound(est, X[:200], y[:200], lipschitz_in_depth=0.0)
+    with pytest.raises(ValueError, match="samples"):
+        generalization_bound(est, X[:200], y[:100])
+    trained = ResNetODERegressor(depth=4, width=4, residual="v_sigma", max_epochs=1).fit(X, y)
+    with pytest.raises(ValueError, match="freeze_embedding"):
+        generalization_bound(trained, X, y)
+    two = ResNetODERegressor(depth=4, width=4, freeze_embedding=True, max_epochs=1).fit(X, y)
+    with pytest.raises(ValueError, match="v_sigma"):
+        generalization_bound(two, X, y)
+    # Cross-entropy on logits of norm <= R_F: bounded by log K + sqrt(2) R_F.
+    labels = np.digitize(y, np.quantile(y, [1 / 3, 2 / 3]))
+    clf = ResNetODEClassifier(
+        depth=4, width=4, residual="v_sigma", freeze_embedding=True, max_epochs=5, random_state=0
+    ).fit(X, labels)
+    out = generalization_bound(clf, X, labels)
+    assert out["loss_bound"] == pytest.approx(np.log(3) + np.sqrt(2) * out["output_radius"])
+    assert out["empirical_risk"] == pytest.approx(log_loss(labels, clf.predict_proba(X)))

@@ -3,7 +3,9 @@
 The teacher's residual branch is strengthened (``strength=8``) so that a linear
 model cannot fit it (test R^2 about 0.74, accuracy about 0.78); the ResNet and
 the MLP peer get the same learning-rate grid and epoch budget, each picking its
-rate on a validation split, and the linear model is reported beside them.
+rate on a validation split, and the linear model is reported beside them
+(``linear_score``). The ResNet loses: to the MLP on both tasks, and on the
+classification task to logistic regression as well.
 """
 
 from __future__ import annotations
@@ -11,7 +13,10 @@ from __future__ import annotations
 from sktheory._demo import DemoRow, register
 
 # The same grid and epoch budget for the ResNet and the MLP peer (Adam both).
-LEARNING_RATES = (1e-3, 3e-3, 1e-2, 3e-2)
+# Three rates: 1e-3 was never the best of either model on these tasks, and
+# each rate costs one fit per model; fewer epochs would leave the ResNet
+# regressor below the linear model.
+LEARNING_RATES = (3e-3, 1e-2, 3e-2)
 EPOCHS = 100
 
 
@@ -70,15 +75,16 @@ def resnet_ode_regressor(random_state: int = 0) -> DemoRow:
             Xva,
             yva,
         )
+        # The refits on the whole training split stay inside the filter too.
+        score = est.set_params(learning_rate=lr).fit(Xtr, ytr).score(Xte, yte)
+        baseline_score = mlp.set_params(learning_rate_init=mlp_lr).fit(Xtr, ytr).score(Xte, yte)
     linear = LinearRegression().fit(Xtr, ytr).score(Xte, yte)
     return {
         "task": "neural-ODE teacher, strength 8 (d=8, L=32)",
         "metric": "test R^2",
-        "score": float(est.set_params(learning_rate=lr).fit(Xtr, ytr).score(Xte, yte)),
+        "score": float(score),
         "baseline": f"MLPRegressor(64, 64), same lr grid {LEARNING_RATES}, {EPOCHS} epochs",
-        "baseline_score": float(
-            mlp.set_params(learning_rate_init=mlp_lr).fit(Xtr, ytr).score(Xte, yte)
-        ),
+        "baseline_score": float(baseline_score),
         "linear_score": float(linear),
         "learning_rate": lr,
         "baseline_learning_rate": mlp_lr,
@@ -128,15 +134,16 @@ def resnet_ode_classifier(random_state: int = 0) -> DemoRow:
             Xva,
             yva,
         )
+        # The refits on the whole training split stay inside the filter too.
+        score = est.set_params(learning_rate=lr).fit(Xtr, ytr).score(Xte, yte)
+        baseline_score = mlp.set_params(learning_rate_init=mlp_lr).fit(Xtr, ytr).score(Xte, yte)
     linear = LogisticRegression().fit(Xtr, ytr).score(Xte, yte)
     return {
         "task": "neural-ODE teacher, 3 classes, strength 8 (d=8, L=32)",
         "metric": "test accuracy",
-        "score": float(est.set_params(learning_rate=lr).fit(Xtr, ytr).score(Xte, yte)),
+        "score": float(score),
         "baseline": f"MLPClassifier(64, 64), same lr grid {LEARNING_RATES}, {EPOCHS} epochs",
-        "baseline_score": float(
-            mlp.set_params(learning_rate_init=mlp_lr).fit(Xtr, ytr).score(Xte, yte)
-        ),
+        "baseline_score": float(baseline_score),
         "linear_score": float(linear),
         "learning_rate": lr,
         "baseline_learning_rate": mlp_lr,
