@@ -62,16 +62,14 @@ def test_fits_from_answers_and_answers_turns_about_an_unseen_graph(data, fitted)
     assert fitted.history_[-1]["loss"] < 0.2 * fitted.history_[0]["loss"]
     assert fitted.score(turns, answers) > 0.95
 
+    # Candidates from the graph (the default), not the turns' gold annotations:
+    # measured 0.51 overall (Direct 1.0, Clarification 0.88); the gold oracle
+    # reaches 0.75+ (benchmarks/bench_logical_form_parser.py has both).
     report = fitted.score_by_type(t2, a2, kg=kg2)
     assert report["overall"]["n"] == len(t2)
-    assert report["overall"]["score"] >= 0.75
-    for qtype in (
-        "Simple Question (Direct)",
-        "Simple Question (Coreferenced)",
-        "Simple Question (Ellipsis)",
-        "Clarification",
-    ):
-        assert report[qtype]["score"] >= 0.85, (qtype, report[qtype])
+    assert report["overall"]["score"] >= 0.45
+    for qtype in ("Simple Question (Direct)", "Clarification"):
+        assert report[qtype]["score"] >= 0.75, (qtype, report[qtype])
     assert fitted.score(t2, a2, kg=kg2) == pytest.approx(report["overall"]["score"])
 
 
@@ -82,7 +80,9 @@ def test_predictions_parse_type_check_and_use_only_the_turns_symbols(data, fitte
     for form, turn in zip(predicted, t2, strict=True):
         lf = parse(form)  # raises if malformed or ill-typed
         assert len(linearize(lf)) <= fitted.max_length
-        cands = candidate_symbols(turn, kg2)
+        cands = candidate_symbols(
+            turn, kg2, candidates=fitted.candidates, ranker=fitted.symbol_ranker_
+        )
         used = symbols(lf)
         assert used["entity"] <= set(cands["entities"])
         assert used["relation"] <= set(cands["relations"])
@@ -424,3 +424,75 @@ def test_demo_answers_most_questions_about_an_unseen_graph():
     assert row["metric"] == "answer score"
     # One seed on 64 test turns: both encoders land near 0.7-0.8.
     assert 0.6 <= row["score"] <= 1.0 and 0.6 <= row["baseline_score"] <= 1.0
+
+
+def _without_gold(turns):
+    """The turns with CSQA's gold ``relations`` and ``type_list`` removed (also
+    from the previous user turn they carry)."""
+    out = []
+    for t in turns:
+        t = {k: v for k, v in t.items() if k not in ("relations", "type_list")}
+        prev = t.get("previous")
+        if prev and prev.get("user"):
+            user = {k: v for k, v in prev["user"].items() if k not in ("relations", "type_list")}
+            t["previous"] = {**prev, "user": user}
+        out.append(t)
+    return out
+
+
+def test_default_never_reads_gold_relations_or_types_and_the_oracle_does(data, fitted, small):
+    _, (kg2, t2, _, _) = data
+    stripped = _without_gold(t2)
+    assert all("relations" not in t for t in stripped) and any("relations" in t for t in t2)
+    assert fitted.candidates == "graph" and fitted.symbol_ranker_ is not None
+    assert list(fitted.predict(stripped, kg=kg2)) == list(fitted.predict(t2, kg=kg2))
+    for t, s in zip(t2, stripped, strict=True):
+        assert candidate_symbols(t, kg2, candidates="graph") == candidate_symbols(
+            s, kg2, candidates="graph"
+        )
+
+    kg, turns, answers, _ = small
+    oracle = LogicalFormParser(kg=kg, candidates="gold", **TINY).fit(turns, answers)
+    assert oracle.symbol_ranker_ is None
+    gold_cands = [candidate_symbols(t, kg, candidates="gold") for t in turns]
+    bare_cands = [candidate_symbols(t, kg, candidates="gold") for t in _without_gold(turns)]
+    assert (
+        sum(g["relations"] != b["relations"] for g, b in zip(gold_cands, bare_cands, strict=True))
+        > 30
+    )
+    # The oracle's predictions change when its annotations go.
+    assert list(oracle.predict(turns)) != list(oracle.predict(_without_gold(turns)))
+    with pytest.raises(ValueError, match="candidates"):
+        LogicalFormParser(kg=kg, candidates="annotations", **TINY).fit(turns, answers)
+
+
+def test_real_dialogs_graph_candidates_cover_simple_questions_without_annotations(tmp_path):
+    """On a few real CSQA dialogs and the real-derived graph: the graph's
+    candidates alone let the search answer most simple questions, and a parser
+    fitted on them predicts the same with the annotations removed."""
+    import tarfile
+    from pathlib import Path
+
+    from sktheory.logical_form import KnowledgeGraph, read_csqa, search
+
+    sample = Path(__file__).resolve().parents[1].parent / "shared" / "csqa-sample"
+    if not sample.is_dir():
+        pytest.skip("the real CSQA sample (../shared/csqa-sample) is not present")
+    with tarfile.open(sample / "dialogs.tar.xz") as tar:
+        members = [m for m in tar.getmembers() if m.name.startswith("QA_100/QA_1")][:6]
+        tar.extractall(tmp_path, members=members, filter="data")
+    kg = KnowledgeGraph.from_csqa_folder(sample / "kg")
+    turns, answers = read_csqa(tmp_path)
+    simple = [
+        (t, a)
+        for t, a in zip(_without_gold(turns), answers, strict=True)
+        if t["question-type"].startswith("Simple Question")
+    ]
+    assert len(simple) >= 15
+    found = [search(t, a, kg, candidates="graph").found for t, a in simple]
+    assert np.mean(found) >= 0.7
+    keep = [i for i, a in enumerate(answers) if a is not None]
+    X, y = [turns[i] for i in keep], [answers[i] for i in keep]
+    parser = LogicalFormParser(kg=kg, **TINY).fit(X, y)
+    assert parser.coverage_ > 0.4
+    assert list(parser.predict(_without_gold(X))) == list(parser.predict(X))

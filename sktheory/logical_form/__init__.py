@@ -70,9 +70,11 @@ from .kg import KnowledgeGraph, UnknownSymbolError
 from .parser import LogicalFormParser
 from .sparql import SparqlExecutor, to_sparql
 from .supervision import (
+    CANDIDATE_MODES,
     CoverageReport,
     Searcher,
     SearchResult,
+    SymbolRanker,
     candidate_symbols,
     coverage_report,
     search,
@@ -81,6 +83,7 @@ from .supervision import (
 
 __all__ = [
     "ACCURACY_TYPES",
+    "CANDIDATE_MODES",
     "COUNT_TYPES",
     "KINDS",
     "OPERATORS",
@@ -104,6 +107,7 @@ __all__ = [
     "Searcher",
     "Signature",
     "SparqlExecutor",
+    "SymbolRanker",
     "Type",
     "UnknownSymbolError",
     "answer_from_turns",

@@ -117,13 +117,13 @@ def _turn_text(turn: Mapping, context: str) -> list[tuple[str, list[str]]]:
     return out
 
 
-def count_words(turns, kg, context: str) -> Counter:
+def count_words(turns, kg, context: str, candidates: str = "gold", ranker=None) -> Counter:
     """Word counts over the turns' text and the labels of their candidates."""
     counts: Counter = Counter()
     for turn in turns:
         for _, ws in _turn_text(turn, context):
             counts.update(ws)
-        cands = candidate_symbols(turn, kg)
+        cands = candidate_symbols(turn, kg, candidates=candidates, ranker=ranker)
         for key in ("entities", "relations", "types"):
             for identifier in cands[key]:
                 counts.update(words(_label(kg, identifier)))
@@ -145,14 +145,23 @@ class Features:
         self.min_len = min_len
 
 
-def featurize(turn: Mapping, kg, vocab: Vocabulary, context: str, max_tokens: int) -> Features:
+def featurize(
+    turn: Mapping,
+    kg,
+    vocab: Vocabulary,
+    context: str,
+    max_tokens: int,
+    candidates: str = "gold",
+    ranker=None,
+) -> Features:
     """Flatten a turn into encoder tokens (see the module docstring).
 
     ``context="utterance"`` keeps only the utterance and bare candidate heads
     (no labels, no previous turn): the baseline without structured context.
+    ``candidates`` and ``ranker`` go to :func:`candidate_symbols`: with
+    ``"graph"`` nothing here reads the turn's ``relations`` or ``type_list``.
     """
-    cands = candidate_symbols(turn, kg)
-    prev_user = ((turn.get("previous") or {}).get("user")) or {}
+    cands = candidate_symbols(turn, kg, candidates=candidates, ranker=ranker)
     structured = context == "structured"
     word, field, obj = [], [], []
 
@@ -209,7 +218,7 @@ def featurize(turn: Mapping, kg, vocab: Vocabulary, context: str, max_tokens: in
         head("entity", e, "<entity>", f, k, words(_label(kg, e)), extra)
     for ref in cands["references"]:
         head("ref", ref, ref, F_REF, REFERENCES.index(ref))
-    cur_r = set(turn.get("relations") or ()) or set(prev_user.get("relations") or ())
+    cur_r = cands["current"]["relation"]
     for k, r in enumerate(cands["relations"]):
         f = F_REL if r in cur_r else F_REL_PREV
         domain, range_ = signatures.get(r, (None, None))
@@ -219,7 +228,7 @@ def featurize(turn: Mapping, kg, vocab: Vocabulary, context: str, max_tokens: in
             if t is not None
         ]
         head("relation", r, "<relation>", f, k, words(_label(kg, r)), extra)
-    cur_t = set(turn.get("type_list") or ())
+    cur_t = cands["current"]["type"]
     for k, t in enumerate(cands["types"]):
         f = F_TYPE if t in cur_t else F_TYPE_PREV
         roles = set()

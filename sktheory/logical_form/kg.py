@@ -135,6 +135,7 @@ class KnowledgeGraph:
         self.relations = frozenset(self._fwd) | frozenset(self._relation_labels)
         self.types = frozenset(self._members)
         self._by_label: dict[str, list[str]] | None = None
+        self._incident: dict[str, frozenset[str]] | None = None
 
     def __deepcopy__(self, memo):
         # The graph is never modified after construction, so copies (as
@@ -157,6 +158,21 @@ class KnowledgeGraph:
     def members(self, type_: str) -> frozenset[str] | set[str]:
         """Entities of a type."""
         return self._members.get(type_, frozenset())
+
+    def relations_of(self, entity: str) -> frozenset[str]:
+        """Relations of the triples the entity takes part in (either side).
+
+        The entity's neighbourhood, from which :func:`candidate_symbols` draws
+        relation candidates without reading a turn's annotations.
+        """
+        if self._incident is None:
+            index: dict[str, set[str]] = {}
+            for by_side in (self._fwd, self._rev):
+                for r, by_entity in by_side.items():
+                    for e in by_entity:
+                        index.setdefault(e, set()).add(r)
+            self._incident = {e: frozenset(rs) for e, rs in index.items()}
+        return self._incident.get(entity, frozenset())
 
     def label(self, identifier: str) -> str:
         """Label of an entity, type or relation (the identifier if none)."""

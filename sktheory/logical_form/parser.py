@@ -29,10 +29,11 @@ from sktheory.base import TorchEstimator, TrainState, Window
 
 from . import _model as M
 from .csqa import QUESTION_TYPES, answer_score, validate_turn
+from .csqa import csqa_scores as _csqa_scores
 from .executor import Executor
 from .grammar import Entity, LogicalFormError, Number, Op, Reference, check, linearize, parse
 from .kg import KnowledgeGraph
-from .supervision import Searcher
+from .supervision import CANDIDATE_MODES, Searcher, SymbolRanker
 
 __all__ = ["LogicalFormParser"]
 
@@ -101,6 +102,16 @@ class LogicalFormParser(TorchEstimator):
         ``"utterance"`` is a baseline encoder without structured context:
         the utterance and bare candidate slots only (no labels, no previous
         turn).
+    candidates : {"graph", "gold"}, default="graph"
+        Where the relation and type candidates come from, at fit and at
+        prediction (:func:`candidate_symbols`). ``"graph"`` never reads a
+        turn's ``relations`` or ``type_list``: relations and types around the
+        linked entities (the turn's ``entities_in_utterance``, the previous
+        turn's entities and answer), those whose labels the utterance names,
+        and ``symbol_ranker_``'s learned choice over the whole vocabulary.
+        ``"gold"`` is an oracle: it reads those CSQA gold annotations, which
+        a deployed system does not have and published CSQA systems are
+        evaluated without.
     max_length : int, default=24
         Most tokens in a decoded form.
     max_tokens : int, default=160
@@ -143,6 +154,10 @@ class LogicalFormParser(TorchEstimator):
         The fitted network (named ``model_`` before this release).
     supervision_ : {"answers", "forms"}
         What ``y`` held.
+    symbol_ranker_ : SymbolRanker or None
+        With ``candidates="graph"``: the learned relation/type choice, fitted
+        on the training utterances and the symbols of their forms (kept by a
+        warm start, as the vocabulary).
     coverage_ : float
         Share of training turns with a usable form (a silver form from the
         search, or a given form whose symbols are all candidates).
@@ -194,6 +209,7 @@ class LogicalFormParser(TorchEstimator):
         "beam_size": [Interval(Integral, 1, None, closed="left")],
         "dropout": [Interval(Real, 0, 1, closed="left")],
         "context": [StrOptions({"structured", "utterance"})],
+        "candidates": [StrOptions(set(CANDIDATE_MODES))],
         "max_length": [Interval(Integral, 1, None, closed="left")],
         "max_tokens": [Interval(Integral, 32, None, closed="left")],
         "min_word_count": [Interval(Integral, 1, None, closed="left")],
@@ -222,6 +238,7 @@ class LogicalFormParser(TorchEstimator):
         beam_size: int = 1,
         dropout: float = 0.1,
         context: str = "structured",
+        candidates: str = "graph",
         max_length: int = 24,
         max_tokens: int = 160,
         min_word_count: int = 1,
@@ -244,6 +261,7 @@ class LogicalFormParser(TorchEstimator):
         self.beam_size = beam_size
         self.dropout = dropout
         self.context = context
+        self.candidates = candidates
         self.max_length = max_length
         self.max_tokens = max_tokens
         self.min_word_count = min_word_count
@@ -383,28 +401,25 @@ class LogicalFormParser(TorchEstimator):
                     "fitting from answers needs the knowledge graph: set kg= (or give "
                     "logical forms as y)."
                 )
-            searcher = Searcher(
-                kg,
-                time_budget=self.search_time_budget,
-                max_nodes=self.search_max_nodes,
-                max_results=1,
-            )
-            forms = [searcher.search(t, a).best for t, a in zip(X, targets, strict=True)]
+            forms = self._search(X, targets, kg, reset, sw)
         else:
             forms = targets
+            if reset:
+                self.symbol_ranker_ = self._fit_ranker(X, forms, sw)
         self.supervision_ = supervision
         self.search_seconds_ = time.perf_counter() - start
 
         if reset:  # a warm start keeps the vocabulary the network was built for
             self.vocabulary_ = M.Vocabulary(
-                M.count_words(X, kg, self.context), self.min_word_count
+                M.count_words(X, kg, self.context, self.candidates, self.symbol_ranker_),
+                self.min_word_count,
             ).words
         vocab = self._vocab()
         examples, weights, used = [], [], []
         for turn, lf, w in zip(X, forms, sw, strict=True):
             ex = None
             if lf is not None:
-                feats = M.featurize(turn, kg, vocab, self.context, self.max_tokens)
+                feats = self._featurize(turn, kg, vocab)
                 target = M.encode_target(linearize(lf), feats)
                 if target is not None and len(target) <= self.max_length:
                     teach = M.teacher_inputs(target, feats, self.max_length)
@@ -424,6 +439,46 @@ class LogicalFormParser(TorchEstimator):
                 "the given forms use symbols that are not among the turns' candidates)."
             )
         return _Data(examples, weights, min(self.batch_size, len(examples)), start)
+
+    def _fit_ranker(self, X, forms, sw) -> SymbolRanker | None:
+        if self.candidates != "graph":
+            return None
+        return SymbolRanker.fit(X, forms, sample_weight=sw)
+
+    def _search(self, X, targets, kg, reset: bool, sw) -> list:
+        """Silver forms. With graph candidates a first pass searches the
+        linked entities' neighbourhoods and the labels; the ranker learned
+        from its forms then proposes relations and types for a second pass
+        over the turns still without a form."""
+        params = dict(
+            time_budget=self.search_time_budget, max_nodes=self.search_max_nodes, max_results=1
+        )
+        ranker = None if reset else getattr(self, "symbol_ranker_", None)
+        searcher = Searcher(kg, candidates=self.candidates, ranker=ranker, **params)
+        forms = [searcher.search(t, a).best for t, a in zip(X, targets, strict=True)]
+        if self.candidates == "graph":
+            if reset:
+                ranker = self._fit_ranker(X, forms, sw)
+                searcher = Searcher(kg, candidates="graph", ranker=ranker, **params)
+                forms = [
+                    searcher.search(t, a).best if lf is None else lf
+                    for t, a, lf in zip(X, targets, forms, strict=True)
+                ]
+            self.symbol_ranker_ = ranker
+        else:
+            self.symbol_ranker_ = None
+        return forms
+
+    def _featurize(self, turn, kg, vocab) -> M.Features:
+        return M.featurize(
+            turn,
+            kg,
+            vocab,
+            self.context,
+            self.max_tokens,
+            self.candidates,
+            getattr(self, "symbol_ranker_", None),
+        )
 
     def _init_state(self, data: _Data, generator: torch.Generator) -> _State:
         # Building the layers draws their default initialisation from torch's
@@ -601,7 +656,7 @@ class LogicalFormParser(TorchEstimator):
         X = self._check_turns(X)
         kg = self.kg if kg is None else kg
         vocab = self._vocab()
-        feats = [M.featurize(t, kg, vocab, self.context, self.max_tokens) for t in X]
+        feats = [self._featurize(t, kg, vocab) for t in X]
         out = np.empty(len(X), dtype=object)
         step = 64
         # One torch thread, as in fit: decoding is many tiny steps.
@@ -793,6 +848,30 @@ class LogicalFormParser(TorchEstimator):
         }
         report["overall"] = {"n": len(scores), "score": float(np.mean(scores))}
         return report
+
+    def csqa_scores(
+        self,
+        X: Sequence[Mapping],
+        y: Sequence,
+        kg: KnowledgeGraph | None = None,
+        *,
+        macro: bool = False,
+    ) -> dict[str, dict[str, float]]:
+        """CSQA's published metrics of the executed predictions, per question type.
+
+        :func:`~sktheory.logical_form.csqa_scores` of :meth:`predict_answers`:
+        micro precision/recall/F1 for entity answers (as LASAGNE and CARTON
+        report), accuracy for Verification and the two Count types, D2A's
+        macro scores with ``macro=True``. Turns whose gold answer is None
+        (replies the reader could not read) are counted as ``"unscored"``.
+        ``y`` holds answers (not forms).
+        """
+        X = self._check_turns(X)
+        if len(y) != len(X):
+            raise ValueError(f"X has {len(X)} turns but y has {len(y)} entries.")
+        predicted = self.predict_answers(X, kg=kg)
+        types = [t.get("question-type") or "(none)" for t in X]
+        return _csqa_scores(predicted, list(y), types, macro=macro)
 
 
 def _lr_factor(step: int, n_batches: int) -> float:

@@ -50,6 +50,7 @@ Nothing is raised, so batches never stop on one bad row.
 
 from __future__ import annotations
 
+import math
 import re
 import statistics
 import time
@@ -64,6 +65,8 @@ from .kg import KnowledgeGraph
 
 __all__ = [
     "CoverageReport",
+    "CANDIDATE_MODES",
+    "SymbolRanker",
     "candidate_symbols",
     "SearchResult",
     "Searcher",
@@ -154,6 +157,13 @@ class Searcher:
         Rank forms using more of the turn's symbols first (see the module).
     max_set_size : int, default=2000
         Intermediate sets larger than this are pruned.
+    candidates : {"gold", "graph"}, default="gold"
+        Where relation and type candidates come from (see
+        :func:`candidate_symbols`): the turn's gold annotations (an oracle;
+        the default of this offline tool) or the graph around the linked
+        entities, which never reads them.
+    ranker : SymbolRanker, optional
+        Learned relation/type choice added to ``"graph"`` candidates.
 
     Examples
     --------
@@ -176,6 +186,8 @@ class Searcher:
         max_alternatives: int = 2,
         prefer_linked: bool = True,
         max_set_size: int = 2000,
+        candidates: str = "gold",
+        ranker: SymbolRanker | None = None,
     ):
         if not isinstance(kg, KnowledgeGraph):
             raise TypeError(f"kg must be a KnowledgeGraph, got {type(kg).__name__}")
@@ -198,6 +210,10 @@ class Searcher:
         self.max_alternatives = max_alternatives
         self.prefer_linked = prefer_linked
         self.max_set_size = max_set_size
+        if candidates not in CANDIDATE_MODES:
+            raise ValueError(f"candidates must be one of {CANDIDATE_MODES}, got {candidates!r}")
+        self.candidates = candidates
+        self.ranker = ranker
         self._counts_cache: dict = {}
         self._executor = Executor(kg, strict=False, cache_size=20000)
 
@@ -245,9 +261,12 @@ class Searcher:
         key = (forward, t1, rel, t2)
         hit = self._counts_cache.get(key)
         if hit is None:
-            look = self.kg.objects if forward else self.kg.subjects
-            members = self.kg.members(t2)
-            hit = {e: len(look(e, rel) & members) for e in self.kg.members(t1)}
+            # Only members of t1 that take part in rel can count more than 0.
+            by = (self.kg._fwd if forward else self.kg._rev).get(rel, {})
+            members, m1 = self.kg.members(t2), self.kg.members(t1)
+            hit = dict.fromkeys(m1, 0)
+            for e in by.keys() & m1 if len(by) < len(m1) else (e for e in m1 if e in by):
+                hit[e] = len(by[e] & members)
             if len(self._counts_cache) > 50000:
                 self._counts_cache.clear()
             self._counts_cache[key] = hit
@@ -298,21 +317,179 @@ def _answer_kind(answer):
     return "set", frozenset(answer)
 
 
-def candidate_symbols(turn: Mapping, kg: KnowledgeGraph | None = None) -> dict:
-    """The symbols a form for this turn may use (those the search uses).
+#: Where relation and type candidates come from: ``"graph"`` (the linked
+#: entities' neighbourhoods, the labels and a learned ranker; never the turn's
+#: annotations) or ``"gold"`` (the turn's ``relations`` and ``type_list``: an
+#: oracle, since CSQA gives them as gold annotations a deployed system lacks).
+CANDIDATE_MODES = ("graph", "gold")
+_STOP = frozenset(
+    "a an and any are as at be by did do does for from has have how in is it its many "
+    "more most much of on or than that the their them these this those to was were what "
+    "which who whom whose with".split()
+)
+_WORDS = re.compile(r"[^\W\d_]+")
+_LEXICONS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
-    Returns a dict with ``entities``, ``relations``, ``types`` (ids of the
-    turn, then new ones of the previous user turn, in order), ``numbers``
-    (integers written in the utterance), ``references`` (``prev_answer`` /
-    ``prev_entities`` when non-empty), ``linked`` (the current turn's own
-    symbols as sets by category ``entity``/``relation``/``type``/``number``;
-    an elliptical turn without relations inherits the previous turn's
-    relations and types) and ``unknown`` (ids dropped because ``kg`` does not
-    know them; nothing is dropped without ``kg``).
+
+def _stem(word: str) -> str:
+    """Crude singular: ``countries`` -> ``country``, ``rivers`` -> ``river``."""
+    w = word.lower()
+    if len(w) > 4 and w.endswith("ies"):
+        return w[:-3] + "y"
+    if len(w) > 3 and w.endswith("s") and not w.endswith("ss"):
+        return w[:-1]
+    return w
+
+
+def _stems(text) -> frozenset[str]:
+    if not isinstance(text, str):
+        return frozenset()
+    return frozenset(_stem(w) for w in _WORDS.findall(text) if w.lower() not in _STOP)
+
+
+def _lexicon(kg: KnowledgeGraph) -> dict:
+    """Per graph: stem -> relations / types whose label holds it (computed once)."""
+    lex = _LEXICONS.get(kg)
+    if lex is None:
+        lex = {"relation": {}, "type": {}}
+        for category, ids in (("relation", kg.relations), ("type", kg.types)):
+            for i in sorted(ids):
+                label = kg.label(i)
+                if label != i:
+                    for w in _stems(label):
+                        lex[category].setdefault(w, []).append(i)
+        _LEXICONS[kg] = lex
+    return lex
+
+
+@dataclass
+class SymbolRanker:
+    """A learned choice over the whole relation and type vocabulary.
+
+    Fitted on training utterances and the relations and types of their
+    forms: each (word, symbol) pair weighs its pointwise mutual information
+    ``log(c(w, s) N / (c(w) c(s)))`` (positive part), a symbol scores the
+    sum over the utterance's words, and :meth:`rank` returns the best
+    ``top_k`` symbols per category. It supplies candidates to questions whose
+    entities do not lead to the right relation or type (questions about
+    types only: "Which country has the most rivers?").
 
     Examples
     --------
-    >>> from sktheory.logical_form import candidate_symbols
+    >>> from sktheory.logical_form import SymbolRanker, parse
+    >>> turns = [{"utterance": "Which river flows through X ?"},
+    ...          {"utterance": "Who is the father of Y ?"}]
+    >>> forms = [parse("filter(find_reverse(X, P4), T1)"), parse("find(Y, P22)")]
+    >>> SymbolRanker.fit(turns, forms).rank("Which rivers are there ?")
+    {'relation': ['P4'], 'type': ['T1']}
+    """
+
+    weights: dict = field(default_factory=dict)
+    top_k: int = 3
+
+    @classmethod
+    def fit(
+        cls, turns: Sequence[Mapping], forms: Sequence, top_k: int = 3, sample_weight=None
+    ) -> SymbolRanker:
+        """Count words against the relations and types of each turn's form
+        (turns whose form is None are skipped); a turn counts with its
+        ``sample_weight`` (an integer weight k as k copies of the turn)."""
+        if sample_weight is None:
+            sample_weight = [1.0] * len(turns)
+        pair: dict = {}
+        word_n: dict = {}
+        sym_n: dict = {}
+        n = 0
+        for turn, lf, w in zip(turns, forms, sample_weight, strict=True):
+            if lf is None:
+                continue
+            w = float(w)
+            used = symbols(lf)
+            syms = [("relation", r) for r in sorted(used["relation"])]
+            syms += [("type", t) for t in sorted(used["type"])]
+            n += w
+            ws = _stems(turn.get("utterance"))
+            for word in ws:
+                word_n[word] = word_n.get(word, 0) + w
+            for sym in syms:
+                sym_n[sym] = sym_n.get(sym, 0) + w
+                for word in ws:
+                    pair[(word, sym)] = pair.get((word, sym), 0) + w
+        weights: dict = {}
+        for (w, sym), c in sorted(pair.items()):
+            pmi = math.log(c * n / (word_n[w] * sym_n[sym]))
+            if pmi > 0:
+                weights.setdefault(w, {})[sym] = pmi
+        return cls(weights=weights, top_k=top_k)
+
+    def scores(self, text) -> dict:
+        """(category, symbol) -> score for an utterance (positive scores only)."""
+        out: dict = {}
+        for w in sorted(_stems(text)):
+            for sym, v in self.weights.get(w, {}).items():
+                out[sym] = out.get(sym, 0.0) + v
+        return out
+
+    def rank(self, text) -> dict[str, list[str]]:
+        """The ``top_k`` best relations and types for an utterance."""
+        scored = self.scores(text)
+        out = {}
+        for category in ("relation", "type"):
+            items = sorted(
+                ((-v, s) for (c, s), v in scored.items() if c == category),
+            )
+            out[category] = [s for _, s in items[: self.top_k]]
+        return out
+
+
+def candidate_symbols(
+    turn: Mapping,
+    kg: KnowledgeGraph | None = None,
+    *,
+    candidates: str = "gold",
+    ranker: SymbolRanker | None = None,
+    max_relations: int = 8,
+    max_types: int = 8,
+) -> dict:
+    """The symbols a form for this turn may use (those the search uses).
+
+    Entities are the turn's ``entities_in_utterance`` (entities as CSQA links
+    them), then new ones of the previous user turn; ``references`` are
+    ``prev_answer`` / ``prev_entities`` when non-empty; ``numbers`` the
+    integers written in the utterance. Relations and types depend on
+    ``candidates``:
+
+    - ``"gold"`` (the oracle): the turn's ``relations`` and ``type_list``,
+      then new ones of the previous user turn. CSQA provides these as gold
+      annotations; published systems are evaluated without them.
+    - ``"graph"``: never reads ``relations`` or ``type_list``. Relations are
+      those of the triples around the linked entities (the turn's, the
+      previous turn's and the previous answer's), relations and types whose
+      labels share a word with the utterance or the previous question, and the ``ranker``'s learned
+      choice over the whole vocabulary; types are those of the linked
+      entities and of their neighbours, by label and by ``ranker``. Those
+      from the graph are ranked (label words shared with the utterance, then
+      with the previous question; the current turn's neighbourhood before
+      the previous one's; frequency; identifier) and cut to
+      ``max_relations`` / ``max_types``; the ranker's ``top_k`` come after
+      them. Without ``kg`` only the ranker's choice remains.
+
+    Returns
+    -------
+    dict
+        ``entities``, ``relations``, ``types``, ``numbers``, ``references``;
+        ``linked`` (the current turn's own symbols as sets by category
+        ``entity``/``relation``/``type``/``number``, which the search prefers
+        to use: with ``"gold"`` its annotations, an elliptical turn without
+        relations inheriting the previous turn's; with ``"graph"`` the
+        relations and types named by the utterance's words); ``current``
+        (relations and types of the current turn, not inherited) and
+        ``unknown`` (ids dropped because ``kg`` does not know them; nothing
+        is dropped without ``kg``).
+
+    Examples
+    --------
+    >>> from sktheory.logical_form import KnowledgeGraph, candidate_symbols
     >>> previous = {"user": {"entities_in_utterance": ["Q1"], "relations": ["P17"]},
     ...             "system": {"all_entities": ["Q9"]}}
     >>> turn = {"utterance": "And at least 3 of X?", "entities_in_utterance": ["Q2"],
@@ -320,8 +497,18 @@ def candidate_symbols(turn: Mapping, kg: KnowledgeGraph | None = None) -> dict:
     >>> c = candidate_symbols(turn)
     >>> c["entities"], c["relations"], c["numbers"], c["references"]
     (['Q2', 'Q1'], ['P17'], [3], ['prev_answer', 'prev_entities'])
+    >>> kg = KnowledgeGraph([("Q1", "P17", "Q2"), ("Q2", "P36", "Q3")],
+    ...                     entity_types={"Q1": "Q515", "Q2": "Q6256"},
+    ...                     labels={"Q6256": "country"},
+    ...                     relation_labels={"P17": "country", "P36": "capital"})
+    >>> c = candidate_symbols({"utterance": "Which country is Q1 in ?",
+    ...                        "entities_in_utterance": ["Q1"]}, kg, candidates="graph")
+    >>> c["relations"], c["types"], c["linked"]["type"]
+    (['P17'], ['Q6256', 'Q515'], {'Q6256'})
     """
     validate_turn(turn)
+    if candidates not in CANDIDATE_MODES:
+        raise ValueError(f"candidates must be one of {CANDIDATE_MODES}, got {candidates!r}")
     unknown: list[str] = []
     prev_user = ((turn.get("previous") or {}).get("user")) or {}
     known_sets = (
@@ -341,28 +528,117 @@ def candidate_symbols(turn: Mapping, kg: KnowledgeGraph | None = None) -> dict:
         return out
 
     cur_e = known(turn.get("entities_in_utterance"), "entity")
-    cur_r = known(turn.get("relations"), "relation")
-    cur_t = known(turn.get("type_list"), "type")
     prev_e = known(prev_user.get("entities_in_utterance"), "entity")
-    prev_r = known(prev_user.get("relations"), "relation")
-    prev_t = known(prev_user.get("type_list"), "type")
     numbers = sorted({int(m) for m in _INT.findall(turn.get("utterance", ""))})
     refs = previous_refs(turn)
-    return {
+    out = {
         "entities": cur_e + [e for e in prev_e if e not in cur_e],
-        "relations": cur_r + [r for r in prev_r if r not in cur_r],
-        "types": cur_t + [t for t in prev_t if t not in cur_t],
         "numbers": numbers,
         "references": [name for name in ("prev_answer", "prev_entities") if refs[name]],
-        # Elliptical turns inherit the relations and types of the previous one.
-        "linked": {
-            "entity": set(cur_e),
-            "relation": set(cur_r or prev_r),
-            "type": set(cur_t or (prev_t if not cur_r else [])),
-            "number": set(numbers),
-        },
         "unknown": unknown,
     }
+    if candidates == "gold":
+        cur_r = known(turn.get("relations"), "relation")
+        cur_t = known(turn.get("type_list"), "type")
+        prev_r = known(prev_user.get("relations"), "relation")
+        prev_t = known(prev_user.get("type_list"), "type")
+        out["relations"] = cur_r + [r for r in prev_r if r not in cur_r]
+        out["types"] = cur_t + [t for t in prev_t if t not in cur_t]
+        # Elliptical turns inherit the relations and types of the previous one.
+        linked_r, linked_t = set(cur_r or prev_r), set(cur_t or (prev_t if not cur_r else []))
+        out["current"] = {"relation": set(cur_r or prev_r), "type": set(cur_t)}
+    else:
+        prev_answer = sorted(refs["prev_answer"])[:20]
+        extra = [e for e in prev_e if e not in cur_e] + [
+            e for e in prev_answer if e not in cur_e and e not in prev_e
+        ]
+        out["relations"], out["types"], linked_r, linked_t, out["current"] = _from_graph(
+            turn.get("utterance"),
+            prev_user.get("utterance"),
+            kg,
+            cur_e,
+            extra,
+            ranker,
+            max_relations,
+            max_types,
+        )
+    out["linked"] = {
+        "entity": set(cur_e),
+        "relation": linked_r,
+        "type": linked_t,
+        "number": set(numbers),
+    }
+    return out
+
+
+_MAX_NEIGHBOURS = 200
+
+
+def _neighbourhood(kg: KnowledgeGraph, anchors) -> tuple[set, dict]:
+    """Relations around the anchors, and the types of the anchors and their
+    neighbours with how often they occur (a deterministic sample of at most
+    ``_MAX_NEIGHBOURS`` neighbours per entity and relation)."""
+    rels: set = set()
+    types: dict = {}
+    for e in anchors:
+        for t in kg.types_of(e):
+            types[t] = types.get(t, 0) + 1
+        for r in kg.relations_of(e):
+            rels.add(r)
+            for side in (kg.objects(e, r), kg.subjects(e, r)):
+                near = side if len(side) <= _MAX_NEIGHBOURS else sorted(side)[:_MAX_NEIGHBOURS]
+                for n in near:
+                    for t in kg.types_of(n):
+                        types[t] = types.get(t, 0) + 1
+    return rels, types
+
+
+def _from_graph(text, prev_text, kg, cur_e, extra_e, ranker, max_relations, max_types):
+    lex = _lexicon(kg) if kg is not None else {"relation": {}, "type": {}}
+
+    def named(words):
+        out = {"relation": {}, "type": {}}
+        for category in out:
+            for w in words:
+                for i in lex[category].get(w, ()):
+                    out[category][i] = out[category].get(i, 0) + 1
+        return out
+
+    lexical = named(_stems(text))
+    # An elliptical turn ("And X?") keeps the previous question's relation.
+    earlier = named(_stems(prev_text))
+    chosen = ranker.rank(text) if ranker is not None else {"relation": [], "type": []}
+    cur_rels, cur_types = _neighbourhood(kg, cur_e) if kg is not None else (set(), {})
+    prev_rels, prev_types = _neighbourhood(kg, extra_e) if kg is not None else (set(), {})
+    pools = {
+        "relation": (cur_rels, prev_rels, {}, max_relations),
+        "type": (set(cur_types), set(prev_types), {**prev_types, **cur_types}, max_types),
+    }
+    picked = {}
+    for category, (cur, prev, freq, limit) in pools.items():
+        pool = cur | prev | set(lexical[category]) | set(earlier[category])
+
+        def key(i, category=category, cur=cur, freq=freq):
+            return (
+                -lexical[category].get(i, 0),
+                -earlier[category].get(i, 0),
+                i not in cur,
+                -freq.get(i, 0),
+                i,
+            )
+
+        # The learned choice comes on top of the graph's, so that adding a
+        # ranker never removes a candidate the graph gives.
+        base = sorted(pool, key=key)[:limit]
+        picked[category] = base + [i for i in chosen[category] if i not in base]
+    rels, types = picked["relation"], picked["type"]
+    linked_r = {r for r in rels if lexical["relation"].get(r)}
+    linked_t = {t for t in types if lexical["type"].get(t)}
+    current = {
+        "relation": {r for r in rels if r in cur_rels or r in lexical["relation"]},
+        "type": {t for t in types if t in cur_types or t in lexical["type"]},
+    }
+    return rels, types, linked_r, linked_t, current
 
 
 class _State:
@@ -376,7 +652,9 @@ class _State:
         self.timed_out = False
         self.n_built = 0
         self.found: list = []
-        cands = candidate_symbols(turn, self.kg)
+        cands = candidate_symbols(
+            turn, self.kg, candidates=searcher.candidates, ranker=searcher.ranker
+        )
         self.unknown: list[str] = cands["unknown"]
         self.entities = cands["entities"]
         self.relations = cands["relations"]
@@ -498,9 +776,13 @@ class _State:
     def _complete(self) -> bool:
         """Whether a found form uses every symbol of the turn: later stages
         only build larger forms, which would rank after it."""
+        # Graph candidates name relations and types by label words, which
+        # several labels may share: only the linked entities and numbers must
+        # then all be used.
+        kinds = self.linked if self.s.candidates == "gold" else ("entity", "number")
         for lf in self.found:
             used = symbols(lf)
-            if all(self.linked[k] <= used[k] for k in self.linked):
+            if all(self.linked[k] <= used[k] for k in kinds):
                 return True
         return False
 
@@ -643,7 +925,7 @@ _SEARCHERS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def _searcher_for(kg: KnowledgeGraph, params: dict) -> Searcher:
-    key = tuple(sorted(params.items()))
+    key = tuple(sorted((k, id(v) if k == "ranker" else v) for k, v in params.items()))
     per_kg = _SEARCHERS.setdefault(kg, {})
     if key not in per_kg:
         per_kg[key] = Searcher(kg, **params)
