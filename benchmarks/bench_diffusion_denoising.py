@@ -24,7 +24,10 @@ against ``kl_weight``.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib.util
+import io
+import sys
 import time
 import warnings
 from pathlib import Path
@@ -142,14 +145,37 @@ def main(argv=None):
     parser.add_argument(
         "--part", choices=("all", "hexagon", "digits"), default="all", help="parts 1-2 or 3"
     )
+    parser.add_argument("--output", default=str(Path(__file__).parent / "output"))
     args = parser.parse_args(argv)
     cfg = SIZES[args.size]
     torch.set_num_threads(1)
     warnings.simplefilter("ignore")
-    if args.part != "digits":
-        hexagon(args.size, cfg)
-    if args.part != "hexagon":
-        digits(args.size)
+    # The parts print their tables; the same text goes to output/ for RESULTS.md.
+    report = io.StringIO()
+    with contextlib.redirect_stdout(_Tee(sys.stdout, report)):
+        if args.part != "digits":
+            hexagon(args.size, cfg)
+        if args.part != "hexagon":
+            digits(args.size)
+    out = Path(args.output)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "diffusion_denoising.md").write_text(f"```\n{report.getvalue()}```\n")
+
+
+class _Tee(io.TextIOBase):
+    """Write to several streams at once."""
+
+    def __init__(self, *streams):
+        self.streams = streams
+
+    def write(self, text: str) -> int:
+        for stream in self.streams:
+            stream.write(text)
+        return len(text)
+
+    def flush(self) -> None:
+        for stream in self.streams:
+            stream.flush()
 
 
 def hexagon(size: str, cfg: dict) -> None:
