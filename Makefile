@@ -1,4 +1,5 @@
 # Two entry points: `make demo` and `make test`. Both build .venv on first use.
+# `make docs` builds the documentation site (docs/_build/html).
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -6,7 +7,7 @@ PIP := $(BIN)/python -m pip --disable-pip-version-check -q
 CONSTRAINTS := requirements/cpu.txt
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint gallery benchmarks gpu-check clean
+.PHONY: install demo test lint gallery benchmarks gpu-check docs docs-check clean
 
 install: $(STAMP)
 
@@ -42,5 +43,19 @@ benchmarks: $(STAMP)
 gpu-check: $(STAMP)
 	$(BIN)/python benchmarks/gpu_check.py
 
+# The documentation with warnings as errors; the gallery runs the examples at
+# SKTHEORY_DOCS_SIZE=smoke (default, about a minute) or full (the committed figures).
+docs: $(STAMP)
+	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-2} MPLBACKEND=Agg \
+		$(BIN)/python -m sphinx -b html -W --keep-going docs docs/_build/html
+
+# Serve the built site locally, open pages in headless Chromium, save
+# screenshots in docs/_build/screenshots; fails on broken internal links,
+# missing images or empty API pages. Needs Debian's chromium (installed here
+# with apt-get when missing). Not part of CI.
+docs-check: docs
+	command -v chromium >/dev/null || (apt-get update -q && apt-get install -y -q chromium)
+	$(BIN)/python docs/check_site.py docs/_build/html
+
 clean:
-	rm -rf $(VENV) build *.egg-info
+	rm -rf $(VENV) build *.egg-info docs/_build docs/generated docs/auto_examples docs/api.rst

@@ -1,4 +1,5 @@
 """Deep linear networks are implicitly regularised towards flat minima.
+====================================================================
 
 At small size, the paper's Figure 1 and its companions:
 
@@ -50,8 +51,15 @@ def _fit(X, y, **params) -> DeepLinearRegressor:
         return DeepLinearRegressor(on_divergence="warn", **params).fit(X, y)
 
 
+# %%
+# The experiment
+# --------------
+# ``main`` reads the script's command line: ``--smoke`` selects the
+# seconds-long sizes and ``--output DIR`` the folder the figures go to.
+
+
 def main(argv: Sequence[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").partition("\n")[0])
     parser.add_argument("--smoke", action="store_true", help="tiny sizes, a few seconds")
     parser.add_argument("--output", default="examples/output")
     args = parser.parse_args(argv)
@@ -340,6 +348,12 @@ def _gelu(lrs, steps, scales, seeds, out: Path) -> dict:
     print(f"GELU: 2 L a = {s_min:.4g}, 8 L lambda_max = {upper:.4g}; wrote {path}")
     return {"S_min": s_min, "upper": upper, "sharpness": sharp}
 
+
+# %%
+# Run it
+# ------
+# As a script, or in this gallery with the arguments chosen by
+# ``SKTHEORY_DOCS_SIZE``; the figures below are the ones ``main`` wrote.
 
 if __name__ == "__main__":
     main()

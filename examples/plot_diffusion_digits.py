@@ -1,4 +1,5 @@
 """Reward fine-tuning of a denoising diffusion on the 8x8 digits (Implicit Diffusion).
+===================================================================================
 
 The paper's denoising experiment at CPU size. A small noise-prediction network
 is pretrained by denoising score matching on scikit-learn's digits (pixels
@@ -156,8 +157,15 @@ def _grid(ax, images, title):
     ax.axis("off")
 
 
+# %%
+# The experiment
+# --------------
+# ``main`` reads the script's command line: ``--smoke`` selects the
+# seconds-long sizes and ``--output DIR`` the folder the figures go to.
+
+
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").partition("\n")[0])
     parser.add_argument("--smoke", action="store_true", help="tiny sizes, seconds")
     parser.add_argument("--output", default="examples/output")
     args = parser.parse_args(argv)
@@ -274,6 +282,12 @@ def main(argv=None):
     print(f"wrote {path} ({time.perf_counter() - start:.1f} s)")
     return path
 
+
+# %%
+# Run it
+# ------
+# As a script, or in this gallery with the arguments chosen by
+# ``SKTHEORY_DOCS_SIZE``; the figures below are the ones ``main`` wrote.
 
 if __name__ == "__main__":
     main()

@@ -1,4 +1,5 @@
 """Sharpness of a small CNN along gradient descent, and its Hessian spectrum.
+==========================================================================
 
 A small convolutional network learns sklearn's digits (8x8 images) by
 full-batch gradient descent on the mean squared error to one-hot targets, at
@@ -75,8 +76,15 @@ def _train(X, Y, lr: float, steps: int, every: int, channels: int, seed: int = 0
     return model, trace, losses, products
 
 
+# %%
+# The experiment
+# --------------
+# ``main`` reads the script's command line: ``--smoke`` selects the
+# seconds-long sizes and ``--output DIR`` the folder the figures go to.
+
+
 def main(argv: Sequence[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").partition("\n")[0])
     parser.add_argument("--smoke", action="store_true", help="tiny sizes, a few seconds")
     parser.add_argument("--output", default="examples/output")
     args = parser.parse_args(argv)
@@ -132,6 +140,12 @@ def main(argv: Sequence[str] | None = None) -> dict:
     print(f"wrote {path}")
     return results
 
+
+# %%
+# Run it
+# ------
+# As a script, or in this gallery with the arguments chosen by
+# ``SKTHEORY_DOCS_SIZE``; the figures below are the ones ``main`` wrote.
 
 if __name__ == "__main__":
     main()

@@ -1,4 +1,5 @@
 """Implicit Diffusion on the paper's Langevin experiment (hexagon mixture).
+========================================================================
 
 Six unit-variance Gaussians on a hexagon of radius 4; the sampler's parameters
 are the mixture logits, started at [1.5, 0, 1.5, 0, 1.5, 0]; the reward peaks
@@ -44,8 +45,15 @@ def _fit(steps, method, inner, n_particles, seed):
     return model, time.perf_counter() - start
 
 
+# %%
+# The experiment
+# --------------
+# ``main`` reads the script's command line: ``--smoke`` selects the
+# seconds-long sizes and ``--output DIR`` the folder the figures go to.
+
+
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").partition("\n")[0])
     parser.add_argument("--smoke", action="store_true", help="tiny sizes, seconds")
     parser.add_argument("--output", default="examples/output")
     args = parser.parse_args(argv)
@@ -103,6 +111,12 @@ def main(argv=None):
     print(f"wrote {path}")
     return path
 
+
+# %%
+# Run it
+# ------
+# As a script, or in this gallery with the arguments chosen by
+# ``SKTHEORY_DOCS_SIZE``; the figures below are the ones ``main`` wrote.
 
 if __name__ == "__main__":
     main()

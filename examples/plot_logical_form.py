@@ -1,4 +1,5 @@
 """Weak supervision over a knowledge graph: coverage of the logical-form search.
+=============================================================================
 
 Generates a seeded Wikidata-like graph and CSQA-style conversations, runs the
 weak-supervision search on every turn (only the gold answers are given), and
@@ -21,6 +22,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
+import sktheory
 from sktheory.logical_form import (
     KnowledgeGraph,
     coverage_report,
@@ -29,7 +31,10 @@ from sktheory.logical_form import (
     read_csqa,
 )
 
-REAL_SAMPLE = Path(__file__).resolve().parents[1].parent / "shared" / "csqa-sample"
+# The repository root; sphinx-gallery runs examples without ``__file__``, so
+# then it is found from the (editable) package instead.
+_ROOT = Path(globals().get("__file__", Path(sktheory.__file__).parent / "_")).resolve().parents[1]
+REAL_SAMPLE = _ROOT.parent / "shared" / "csqa-sample"
 
 
 def real_coverage(limit=None):
@@ -49,8 +54,15 @@ def real_coverage(limit=None):
     return coverage_report(turns[:limit], answers[:limit], kg)
 
 
+# %%
+# The experiment
+# --------------
+# ``main`` reads the script's command line: ``--smoke`` selects the
+# seconds-long sizes and ``--output DIR`` the folder the figures go to.
+
+
 def main(argv=None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").partition("\n")[0])
     parser.add_argument("--smoke", action="store_true", help="tiny sizes, seconds")
     parser.add_argument("--output", default="examples/output", help="folder of the figure")
     parser.add_argument("--seed", type=int, default=0)
@@ -123,6 +135,12 @@ def main(argv=None) -> dict:
         "figure": str(path),
     }
 
+
+# %%
+# Run it
+# ------
+# As a script, or in this gallery with the arguments chosen by
+# ``SKTHEORY_DOCS_SIZE``; the figures below are the ones ``main`` wrote.
 
 if __name__ == "__main__":
     main()

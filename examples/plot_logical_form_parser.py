@@ -1,4 +1,5 @@
 """A semantic parser trained from answers alone, tested on an unseen graph.
+========================================================================
 
 Following "Structured context and high-coverage grammar for conversational
 question answering over knowledge graphs" (EMNLP 2021): a seeded Wikidata-like
@@ -34,14 +35,25 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
+import sktheory
 from sktheory._demo.logical_form import real_sample_evaluation, real_sample_table
 from sktheory.logical_form import LogicalFormParser, coverage_report, make_dataset
 
-REAL_SAMPLE = Path(__file__).resolve().parents[1].parent / "shared" / "csqa-sample"
+# The repository root; sphinx-gallery runs examples without ``__file__``, so
+# then it is found from the (editable) package instead.
+_ROOT = Path(globals().get("__file__", Path(sktheory.__file__).parent / "_")).resolve().parents[1]
+REAL_SAMPLE = _ROOT.parent / "shared" / "csqa-sample"
+
+
+# %%
+# The experiment
+# --------------
+# ``main`` reads the script's command line: ``--smoke`` selects the
+# seconds-long sizes and ``--output DIR`` the folder the figures go to.
 
 
 def main(argv=None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").partition("\n")[0])
     parser.add_argument("--smoke", action="store_true", help="tiny sizes, seconds")
     parser.add_argument("--output", default="examples/output", help="folder of the figure")
     parser.add_argument("--seed", type=int, default=0)
@@ -135,6 +147,12 @@ def main(argv=None) -> dict:
         out["real"] = {k: real[k] for k in ("scores", "coverage", "n_turns")}
     return out
 
+
+# %%
+# Run it
+# ------
+# As a script, or in this gallery with the arguments chosen by
+# ``SKTHEORY_DOCS_SIZE``; the figures below are the ones ``main`` wrote.
 
 if __name__ == "__main__":
     main()

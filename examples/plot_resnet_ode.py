@@ -1,4 +1,5 @@
 """Deep residual networks as neural ODEs: scaling, regularity and generalisation.
+==============================================================================
 
 Four panels at CPU size:
 
@@ -142,8 +143,15 @@ def penalty_effect(lambdas, depth, epochs, n_train):
     return rows
 
 
+# %%
+# The experiment
+# --------------
+# ``main`` reads the script's command line: ``--smoke`` selects the
+# seconds-long sizes and ``--output DIR`` the folder the figures go to.
+
+
 def main(argv: Sequence[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").partition("\n")[0])
     parser.add_argument("--smoke", action="store_true", help="tiny sizes, seconds")
     parser.add_argument("--output", default=os.path.join("examples", "output"))
     args = parser.parse_args(argv)
@@ -241,6 +249,12 @@ def main(argv: Sequence[str] | None = None) -> dict:
         "penalty": pen,
     }
 
+
+# %%
+# Run it
+# ------
+# As a script, or in this gallery with the arguments chosen by
+# ``SKTHEORY_DOCS_SIZE``; the figures below are the ones ``main`` wrote.
 
 if __name__ == "__main__":
     main()

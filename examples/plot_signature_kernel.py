@@ -1,4 +1,5 @@
 """RNNs as kernel methods on signatures: the paper's two figures at CPU size.
+==========================================================================
 
 1. Taylor-expansion error against the truncation depth N for random residual
    RNNs (tanh and sigmoid, hidden size 2) driven by spirals normalised to total
@@ -90,8 +91,15 @@ def adversarial_accuracy(model, X, y, epsilon: float, steps: int = 10) -> float:
     return float(model.score(X + delta, y))
 
 
+# %%
+# The experiment
+# --------------
+# ``main`` reads the script's command line: ``--smoke`` selects the
+# seconds-long sizes and ``--output DIR`` the folder the figures go to.
+
+
 def main(argv: Sequence[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").partition("\n")[0])
     parser.add_argument("--smoke", action="store_true", help="tiny sizes, seconds")
     parser.add_argument("--output", default=os.path.join("examples", "output"))
     args = parser.parse_args(argv)
@@ -168,6 +176,12 @@ def main(argv: Sequence[str] | None = None) -> dict:
     print(f"wrote {path}")
     return results
 
+
+# %%
+# Run it
+# ------
+# As a script, or in this gallery with the arguments chosen by
+# ``SKTHEORY_DOCS_SIZE``; the figures below are the ones ``main`` wrote.
 
 if __name__ == "__main__":
     main()

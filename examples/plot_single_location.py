@@ -1,4 +1,5 @@
 """Single-location regression: excess risk and alignments along training.
+======================================================================
 
 Reproduces the paper's two figures ("Attention layers provably solve
 single-location regression", ICLR 2025) at CPU size: from a uniform init on
@@ -35,9 +36,15 @@ from sktheory import (
 from sktheory.attention import overlaps, population_gradient_descent
 from sktheory.datasets import make_single_location
 
+# %%
+# The experiment
+# --------------
+# ``main`` reads the script's command line: ``--smoke`` selects the
+# seconds-long sizes and ``--output DIR`` the folder the figures go to.
+
 
 def main(argv: Sequence[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").partition("\n")[0])
     parser.add_argument("--smoke", action="store_true", help="tiny sizes, a few seconds")
     parser.add_argument("--output", default=os.path.join("examples", "output"))
     args = parser.parse_args(argv)
@@ -156,6 +163,12 @@ def main(argv: Sequence[str] | None = None) -> dict:
     print(f"wrote {path}")
     return {"results": results, "path": path}
 
+
+# %%
+# Run it
+# ------
+# As a script, or in this gallery with the arguments chosen by
+# ``SKTHEORY_DOCS_SIZE``; the figures below are the ones ``main`` wrote.
 
 if __name__ == "__main__":
     main()

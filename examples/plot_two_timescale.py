@@ -1,4 +1,5 @@
 """Two-timescale regime vs standard regime on a piecewise-constant target.
+=======================================================================
 
 Reproduces the paper's Figures 3-5 at small size ("Leveraging the two-timescale
 regime to demonstrate convergence of neural networks", NeurIPS 2023):
@@ -114,6 +115,13 @@ def figure7(
     return {"errors": errors, "steps": steps, "seconds": seconds}
 
 
+# %%
+# The experiment
+# --------------
+# ``main`` reads the script's command line: ``--smoke`` selects the
+# seconds-long sizes and ``--output DIR`` the folder the figures go to.
+
+
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--smoke", action="store_true", help="tiny run, a few seconds")
@@ -212,6 +220,12 @@ def main(argv: list[str] | None = None) -> dict:
     )
     return results
 
+
+# %%
+# Run it
+# ------
+# As a script, or in this gallery with the arguments chosen by
+# ``SKTHEORY_DOCS_SIZE``; the figures below are the ones ``main`` wrote.
 
 if __name__ == "__main__":
     main()

@@ -164,6 +164,7 @@ class CurvatureOperator:
 
     @property
     def shape(self) -> tuple[int, int]:
+        """``(n_params, n_params)``, the shape of the matrix the operator applies."""
         return (self.n_params, self.n_params)
 
     def __repr__(self) -> str:

@@ -355,15 +355,15 @@ class TwoTimescaleNet(RegressorMixin, TorchEstimator):
 
     Attributes
     ----------
-    outer_weights_ : ndarray of shape (n_features_in_, n_neurons)
+    outer_weights_ : ndarray of shape (`n_features_in_`, n_neurons)
         The outer weights ``a_kj``, in units of ``y``.
     bias_ : float
         The bias neuron's weight ``a_0``, in units of ``y``.
-    positions_ : ndarray of shape (n_features_in_, n_neurons)
+    positions_ : ndarray of shape (`n_features_in_`, n_neurons)
         The neuron positions ``u_kj`` in input units.
-    initial_positions_ : ndarray of shape (n_features_in_, n_neurons)
+    initial_positions_ : ndarray of shape (`n_features_in_`, n_neurons)
         The positions at initialisation, in input units.
-    data_min_, data_scale_ : ndarray of shape (n_features_in_,)
+    data_min_, data_scale_ : ndarray of shape (`n_features_in_`,)
         The input map ``x -> (x - data_min_) / data_scale_`` onto the
         network's [0, 1] scale (0 and 1 for features left unscaled).
     target_offset_, target_scale_ : float
@@ -382,7 +382,7 @@ class TwoTimescaleNet(RegressorMixin, TorchEstimator):
         Whether training diverged (only with ``on_divergence="warn"``).
     n_features_in_ : int
         Number of input features.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Feature names, when X has string column names.
 
     See Also

@@ -359,7 +359,7 @@ class DiffusionOptimizer(DensityMixin, TorchEstimator):
     diverged_ : bool
         True when the fit diverged (with ``on_divergence="warn"``).
     n_features_in_ : int
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Defined only when ``X`` has string column names.
 
     See Also

@@ -72,6 +72,18 @@ class HexagonReward:
         return (expo - math.log(2.5)).exp() * (x[:, 0] >= 0)
 
     def __call__(self, X: np.ndarray) -> np.ndarray:
+        """Reward of each sample.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Samples.
+
+        Returns
+        -------
+        ndarray of shape (n_samples,)
+            The reward of each row of ``X``.
+        """
         return self._torch(torch.as_tensor(np.asarray(X, dtype=float))).numpy()
 
 
@@ -112,6 +124,18 @@ class LinearReward:
         return x @ coef.to(x.device) + self.intercept
 
     def __call__(self, X: np.ndarray) -> np.ndarray:
+        """Reward of each sample.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Samples.
+
+        Returns
+        -------
+        ndarray of shape (n_samples,)
+            The reward of each row of ``X``.
+        """
         return self._torch(torch.as_tensor(np.asarray(X, dtype=float))).numpy()
 
 
@@ -209,6 +233,18 @@ class ClassifierLogProbReward:
         return torch.log_softmax(z, 1)[:, self.index]
 
     def __call__(self, X: np.ndarray) -> np.ndarray:
+        """Reward of each sample.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Samples.
+
+        Returns
+        -------
+        ndarray of shape (n_samples,)
+            The reward of each row of ``X``.
+        """
         return self._torch(torch.as_tensor(np.asarray(X, dtype=float))).numpy()
 
 

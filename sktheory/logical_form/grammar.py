@@ -221,6 +221,7 @@ class Op:
 
     @property
     def kind(self) -> str:
+        """Kind of the operator's result (``"?"`` for an unknown operator)."""
         sig = OPERATORS.get(self.name)
         return sig.result if sig is not None else "?"
 

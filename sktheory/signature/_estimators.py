@@ -267,7 +267,7 @@ class _SignatureKernelRNNBase(TransformerMixin, TorchEstimator):
 
         Returns
         -------
-        ndarray of shape (n_samples, n_signature_features_)
+        ndarray of shape (n_samples, `n_signature_features_`)
             The first column is the constant level 0. Inner products of these
             rows are the kernel of :meth:`kernel`.
         """
@@ -290,7 +290,7 @@ class _SignatureKernelRNNBase(TransformerMixin, TorchEstimator):
 
         Returns
         -------
-        ndarray of str, shape (n_signature_features_,)
+        ndarray of str, shape (`n_signature_features_`,)
             ``"S()"`` for the constant level 0, then ``"S(i_1,...,i_k)"`` for the
             word ``(i_1, ..., i_k)`` (column value ``k! S^{i_1...i_k}``), level
             by level, ``i_1`` most significant, as in :meth:`transform`.
@@ -570,7 +570,21 @@ def _cross_entropy(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return torch.nn.functional.cross_entropy(pred, target, reduction="none")
 
 
-_COMMON_DOC = """
+class SignatureKernelRNN(RegressorMixin, _SignatureKernelRNNBase):
+    """Regression on time series with the paper's signature kernel or its RNN.
+
+    "Framing RNN as a kernel method: a neural ODE approach" (NeurIPS 2021) shows
+    that a residual RNN's output is, up to a fast-decaying truncation error, a
+    linear function of the signature of the time-augmented input path, so the
+    RNN is a kernel method. This estimator fits either side: kernel ridge on
+    the weighted signature features (``solver="kernel"``, closed form, primal or
+    dual by size) or the RNN itself with its RKHS-norm penalty (``solver="rnn"``;
+    targets are standardised internally and the penalty applies to the
+    standardised problem).
+
+    Input: ``(n_samples, n_timesteps, n_channels)``; a 2-D ``(n, T)`` array is read
+    as univariate series.
+
     Parameters
     ----------
     depth : int, default=3
@@ -654,12 +668,12 @@ _COMMON_DOC = """
         with ``c`` the channels including time) and of the kernel solver's Gram
         matrix is estimated, and a larger need raises a ValueError that says
         what to change. None disables the check.
-"""
 
-_COMMON_ATTRS = """
-    coef_ : ndarray of shape (n_outputs, n_signature_features_)
+    Attributes
+    ----------
+    coef_ : ndarray of shape (n_outputs, `n_signature_features_`)
         Coefficients on the weighted features returned by :meth:`transform`.
-    signature_coef_ : ndarray of shape (n_outputs, n_signature_features_)
+    signature_coef_ : ndarray of shape (n_outputs, `n_signature_features_`)
         The fitted function as a linear functional on the signature
         ``(1, S^1, ..., S^N)`` of the preprocessed path: for the RNN solver,
         ``psi(h_0)`` then ``psi(D^k)`` with ``D^k`` the iterated derivatives of
@@ -696,39 +710,7 @@ _COMMON_ATTRS = """
     diverged_ : bool
         Whether the RNN fit diverged (possible with ``on_divergence="warn"``);
         a diverged model refuses to predict. Always False for the kernel solver.
-"""
 
-
-class SignatureKernelRNN(RegressorMixin, _SignatureKernelRNNBase):
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        # A tabular row read as one short univariate path keeps only a few of its
-        # iterated integrals at low depth, so generic regression data fit poorly.
-        tags.regressor_tags.poor_score = True
-        tags.target_tags.multi_output = True
-        return tags
-
-    __doc__ = (
-        """Regression on time series with the paper's signature kernel or its RNN.
-
-    "Framing RNN as a kernel method: a neural ODE approach" (NeurIPS 2021) shows
-    that a residual RNN's output is, up to a fast-decaying truncation error, a
-    linear function of the signature of the time-augmented input path, so the
-    RNN is a kernel method. This estimator fits either side: kernel ridge on
-    the weighted signature features (``solver="kernel"``, closed form, primal or
-    dual by size) or the RNN itself with its RKHS-norm penalty (``solver="rnn"``;
-    targets are standardised internally and the penalty applies to the
-    standardised problem).
-
-    Input: ``(n_samples, n_timesteps, n_channels)``; a 2-D ``(n, T)`` array is read
-    as univariate series.
-"""
-        + _COMMON_DOC
-        + """
-    Attributes
-    ----------"""
-        + _COMMON_ATTRS
-        + """
     See Also
     --------
     SignatureKernelRNNClassifier : the classifier.
@@ -745,7 +727,14 @@ class SignatureKernelRNN(RegressorMixin, _SignatureKernelRNNBase):
     >>> bool(model.fit(X, y).score(X, y) > 0.99)  # y is a level-1 signature term
     True
     """
-    )
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        # A tabular row read as one short univariate path keeps only a few of its
+        # iterated integrals at low depth, so generic regression data fit poorly.
+        tags.regressor_tags.poor_score = True
+        tags.target_tags.multi_output = True
+        return tags
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X: Any, y: Any, sample_weight: Any = None) -> SignatureKernelRNN:
@@ -838,8 +827,7 @@ class SignatureKernelRNN(RegressorMixin, _SignatureKernelRNNBase):
 
 
 class SignatureKernelRNNClassifier(ClassifierMixin, _SignatureKernelRNNBase):
-    __doc__ = (
-        """Time-series classification with the paper's signature kernel or its RNN.
+    """Time-series classification with the paper's signature kernel or its RNN.
 
     The kernel solver fits L2-penalised logistic regression (multinomial for
     three or more classes) on the weighted signature features, the penalty
@@ -850,14 +838,134 @@ class SignatureKernelRNNClassifier(ClassifierMixin, _SignatureKernelRNNBase):
 
     Input: ``(n_samples, n_timesteps, n_channels)``; a 2-D ``(n, T)`` array is read
     as univariate series.
-"""
-        + _COMMON_DOC
-        + """
+
+    Parameters
+    ----------
+    depth : int, default=3
+        Truncation level ``N`` of the signature (kernel solver) and of the
+        Taylor expansion behind the RKHS norm (RNN solver).
+    solver : {"kernel", "rnn"}, default="kernel"
+        ``"kernel"``: a linear model on the weighted signature features, i.e. a
+        kernel method with ``K(x, x') = sum_k (k!)^2 <S^k(x), S^k(x')>``.
+        ``"rnn"``: the residual RNN ``h_{j+1} = h_j + sigma(W h_j + U x_{j+1} + b) / T``
+        trained with Adam, penalised by ``alpha`` times its squared RKHS norm.
+    alpha : float, default=1e-3
+        Strength of the RKHS-norm penalty; the objective is the mean loss plus
+        ``alpha`` times the squared RKHS norm averaged over the outputs, as in
+        the paper's reference code: one output per target for the regressor,
+        one per class for the classifier (two for binary tasks; for the kernel
+        solver, whose binary model has one logit ``g``, that is ``||g||^2 / 4``).
+        The kernel solver leaves the level-0 term (the intercept) unpenalised.
+        0 fits without penalty. The paper's penalised RNN uses 0.1.
+    time_augment : bool, default=True
+        Add time (0 to 1) as the last channel, as in the paper (required by the
+        RNN solver, whose step is that time).
+    basepoint : bool, default=True
+        Start every path at the origin by prepending a zero point, so that the
+        signature also sees where the series starts. Without it paths are
+        translated to start at the origin (signatures only see increments).
+        Either way the RNN's expansion is taken at the common state ``(h_0, 0)``.
+    scaling : {"auto", "total_variation"} or None, default="auto"
+        ``"total_variation"`` divides each path by its total variation (before
+        adding time), the setting in which the paper's expansion error is small
+        at low depth; None keeps raw paths. ``"auto"`` is ``"total_variation"``
+        for the kernel solver and None for the RNN solver, which the paper
+        trains on raw spirals.
+    backend : {"auto", "iisignature", "pysiglib"}, default="auto"
+        Signature library; ``"auto"`` uses pysiglib when installed.
+    n_jobs : int or None, default=None
+        Cores for signature computation; None uses all of them.
+    hidden_size : int, default=32
+        RNN hidden size (RNN solver).
+    activation : {"tanh", "sigmoid"}, default="tanh"
+        RNN activation (RNN solver).
+    learning_rate : float, default=0.1
+        Adam step size (RNN solver), the paper's.
+    lr_halving_epochs : int or None, default=40
+        RNN solver: halve the step size every this many epochs, the paper's
+        schedule; None keeps it constant.
+    max_epochs : int, default=200
+        Training epochs of the RNN solver, each a shuffled pass over the
+        training set in minibatches of ``batch_size`` (one Adam update per
+        minibatch, so one update per epoch with the full batch). Replaces
+        ``max_iter``, which counted these epochs.
+    batch_size : int, "auto" or None, default="auto"
+        Mini-batch size of the RNN solver. ``"auto"`` is the paper's 64 (its 50
+        training spirals are then one batch) up to 3200 samples, then
+        ``ceil(n / 50)``, so that an epoch is at most 50 updates (each update
+        is a sequential loop over the time steps plus the penalty, whose cost
+        does not shrink with the batch). None trains on the full batch.
+    tol : float or None, default=None
+        RNN solver: stop once the epoch loss has improved on the best earlier
+        epoch by less than ``tol`` times that loss in two consecutive epochs
+        (the training contract's rule, see :mod:`sktheory._training`); None
+        runs all ``max_epochs``. No effect on the kernel solver (closed form).
+    warm_start : bool, default=False
+        RNN solver: a second ``fit`` continues training the previous RNN, its
+        Adam state and random stream for ``max_epochs`` more epochs, so that
+        ``a`` then ``b`` epochs equal ``a + b`` epochs in one fit. No effect on
+        the kernel solver, whose fit is a closed-form solve.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the RNN's initialisation and batch order.
+    device : {"cpu", "cuda", "auto"}, default="cpu"
+    dtype : {"float64", "float32"}, default="float64"
+    verbose : int, default=0
+        Show a progress bar while training the RNN.
+    on_divergence : {"raise", "warn"}, default="raise"
+        What an RNN fit does when the loss becomes non-finite or exceeds 1e4
+        times the data-fit loss of the trivial predictor (the mean target, the
+        class prior): raise :class:`~sktheory.base.DivergenceError`, or warn
+        :class:`~sktheory.base.DivergenceWarning`, stop and refuse to predict.
+    memory_limit_gb : float or None, default=4.0
+        Budget for signature features: before computing them, the memory of
+        the features (``n_samples * (1 + sum_k c**k)`` float64 values, twice,
+        with ``c`` the channels including time) and of the kernel solver's Gram
+        matrix is estimated, and a larger need raises a ValueError that says
+        what to change. None disables the check.
+
     Attributes
     ----------
-    classes_ : ndarray of shape (n_classes,)"""
-        + _COMMON_ATTRS
-        + """
+    classes_ : ndarray of shape (n_classes,)
+    coef_ : ndarray of shape (n_outputs, `n_signature_features_`)
+        Coefficients on the weighted features returned by :meth:`transform`.
+    signature_coef_ : ndarray of shape (n_outputs, `n_signature_features_`)
+        The fitted function as a linear functional on the signature
+        ``(1, S^1, ..., S^N)`` of the preprocessed path: for the RNN solver,
+        ``psi(h_0)`` then ``psi(D^k)`` with ``D^k`` the iterated derivatives of
+        the RNN's vector field. One row per row of :meth:`decision_function`
+        (the logit difference for two classes) or per target.
+    rkhs_norm_ : float
+        RKHS norm of the fitted function, ``||f||^2 = sum_k ||f^k||^2 / (k!)^2``
+        over the levels of ``signature_coef_``, as a root mean square over the
+        model's outputs (the quantity ``alpha`` penalises, intercept included).
+    taylor_error_ : float
+        RNN solver only: relative error of the depth-``N`` expansion on (up to
+        500 of) the training paths, RMS of expansion minus network over RMS of
+        the network's outputs. Above 0.1 a :class:`TaylorExpansionWarning` says
+        that ``rkhs_norm_`` and ``signature_coef_`` do not describe the network.
+    n_features_in_ : int
+        Flattened features seen in fit (``n_timesteps * n_channels``).
+    n_tokens_in_, n_channels_in_ : int
+        Sequence length and channels seen in fit.
+    n_signature_features_ : int
+    module_ : ResidualRNN
+        The fitted RNN (RNN solver only); predictions use its forward pass.
+    history_ : list of dict
+        RNN solver: one dict per epoch with ``"iter"`` (updates so far),
+        ``"epoch"`` and ``"loss"`` (the epoch's mean penalised objective: the
+        weighted data-fit loss plus ``alpha * ||f||_H^2``, on standardised
+        targets for the regressor). Kernel solver: a single dict with
+        ``"iter"`` equal to ``n_iter_`` and the ``"loss"`` of the final
+        objective.
+    n_iter_ : int
+        RNN solver: Adam updates done (``max_epochs`` times the minibatches per
+        epoch), cumulative over ``warm_start`` fits. Kernel solver: 1 for the
+        regressor (one linear solve), the logistic solver's iterations for the
+        classifier (0 with a single class).
+    diverged_ : bool
+        Whether the RNN fit diverged (possible with ``on_divergence="warn"``);
+        a diverged model refuses to predict. Always False for the kernel solver.
+
     See Also
     --------
     SignatureKernelRNN : the regressor.
@@ -872,7 +980,6 @@ class SignatureKernelRNNClassifier(ClassifierMixin, _SignatureKernelRNNBase):
     >>> bool(clf.score(X[100:], y[100:]) > 0.9)
     True
     """
-    )
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X: Any, y: Any, sample_weight: Any = None) -> SignatureKernelRNNClassifier:
