@@ -36,26 +36,30 @@ def _split(X, y, random_state):
     return Xtr, Xte, ytr, yte, Xfit, Xva, yfit, yva
 
 
-@register("ResNetODERegressor")
-def resnet_ode_regressor(random_state: int = 0) -> DemoRow:
-    """Fit a depth-32 ResNet on a non-linear neural-ODE teacher, beside a tuned MLP."""
+def _compare(task: str, random_state: int) -> DemoRow:
+    """The ResNet and the MLP, each tuned on the grid, and the linear model, on one task."""
     import warnings
 
     from sklearn.exceptions import ConvergenceWarning
-    from sklearn.linear_model import LinearRegression
-    from sklearn.neural_network import MLPRegressor
+    from sklearn.linear_model import LinearRegression, LogisticRegression
+    from sklearn.neural_network import MLPClassifier, MLPRegressor
 
-    from sktheory import ResNetODERegressor
+    from sktheory import ResNetODEClassifier, ResNetODERegressor
     from sktheory.datasets import make_resnet_ode_teacher
 
+    regression = task == "regression"
+    resnet, mlp_cls = (
+        (ResNetODERegressor, MLPRegressor) if regression else (ResNetODEClassifier, MLPClassifier)
+    )
+    extra = {"noise": 0.05} if regression else {"task": "classification"}
     X, y = make_resnet_ode_teacher(
-        n_samples=600, n_features=8, noise=0.05, strength=8.0, random_state=random_state
+        n_samples=600, n_features=8, strength=8.0, random_state=random_state, **extra
     )
     Xtr, Xte, ytr, yte, Xfit, Xva, yfit, yva = _split(X, y, random_state)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         est, lr = _tuned(
-            lambda lr: ResNetODERegressor(
+            lambda lr: resnet(
                 depth=32, width=16, learning_rate=lr, max_epochs=EPOCHS, random_state=random_state
             ),
             Xfit,
@@ -64,7 +68,7 @@ def resnet_ode_regressor(random_state: int = 0) -> DemoRow:
             yva,
         )
         mlp, mlp_lr = _tuned(
-            lambda lr: MLPRegressor(
+            lambda lr: mlp_cls(
                 hidden_layer_sizes=(64, 64),
                 learning_rate_init=lr,
                 max_iter=EPOCHS,
@@ -78,73 +82,28 @@ def resnet_ode_regressor(random_state: int = 0) -> DemoRow:
         # The refits on the whole training split stay inside the filter too.
         score = est.set_params(learning_rate=lr).fit(Xtr, ytr).score(Xte, yte)
         baseline_score = mlp.set_params(learning_rate_init=mlp_lr).fit(Xtr, ytr).score(Xte, yte)
-    linear = LinearRegression().fit(Xtr, ytr).score(Xte, yte)
+    linear = (LinearRegression() if regression else LogisticRegression()).fit(Xtr, ytr)
     return {
-        "task": "neural-ODE teacher, strength 8 (d=8, L=32)",
-        "metric": "test R^2",
+        "task": "neural-ODE teacher, "
+        + ("" if regression else "3 classes, ")
+        + "strength 8 (d=8, L=32)",
+        "metric": "test R^2" if regression else "test accuracy",
         "score": float(score),
-        "baseline": f"MLPRegressor(64, 64), same lr grid {LEARNING_RATES}, {EPOCHS} epochs",
+        "baseline": f"{mlp_cls.__name__}(64, 64), same lr grid {LEARNING_RATES}, {EPOCHS} epochs",
         "baseline_score": float(baseline_score),
-        "linear_score": float(linear),
+        "linear_score": float(linear.score(Xte, yte)),
         "learning_rate": lr,
         "baseline_learning_rate": mlp_lr,
     }
+
+
+@register("ResNetODERegressor")
+def resnet_ode_regressor(random_state: int = 0) -> DemoRow:
+    """Fit a depth-32 ResNet on a non-linear neural-ODE teacher, beside a tuned MLP."""
+    return _compare("regression", random_state)
 
 
 @register("ResNetODEClassifier")
 def resnet_ode_classifier(random_state: int = 0) -> DemoRow:
     """Fit a depth-32 ResNet on a non-linear neural-ODE teacher (3 classes), beside a tuned MLP."""
-    import warnings
-
-    from sklearn.exceptions import ConvergenceWarning
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.neural_network import MLPClassifier
-
-    from sktheory import ResNetODEClassifier
-    from sktheory.datasets import make_resnet_ode_teacher
-
-    X, y = make_resnet_ode_teacher(
-        n_samples=600,
-        n_features=8,
-        task="classification",
-        strength=8.0,
-        random_state=random_state,
-    )
-    Xtr, Xte, ytr, yte, Xfit, Xva, yfit, yva = _split(X, y, random_state)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        est, lr = _tuned(
-            lambda lr: ResNetODEClassifier(
-                depth=32, width=16, learning_rate=lr, max_epochs=EPOCHS, random_state=random_state
-            ),
-            Xfit,
-            yfit,
-            Xva,
-            yva,
-        )
-        mlp, mlp_lr = _tuned(
-            lambda lr: MLPClassifier(
-                hidden_layer_sizes=(64, 64),
-                learning_rate_init=lr,
-                max_iter=EPOCHS,
-                random_state=random_state,
-            ),
-            Xfit,
-            yfit,
-            Xva,
-            yva,
-        )
-        # The refits on the whole training split stay inside the filter too.
-        score = est.set_params(learning_rate=lr).fit(Xtr, ytr).score(Xte, yte)
-        baseline_score = mlp.set_params(learning_rate_init=mlp_lr).fit(Xtr, ytr).score(Xte, yte)
-    linear = LogisticRegression().fit(Xtr, ytr).score(Xte, yte)
-    return {
-        "task": "neural-ODE teacher, 3 classes, strength 8 (d=8, L=32)",
-        "metric": "test accuracy",
-        "score": float(score),
-        "baseline": f"MLPClassifier(64, 64), same lr grid {LEARNING_RATES}, {EPOCHS} epochs",
-        "baseline_score": float(baseline_score),
-        "linear_score": float(linear),
-        "learning_rate": lr,
-        "baseline_learning_rate": mlp_lr,
-    }
+    return _compare("classification", random_state)

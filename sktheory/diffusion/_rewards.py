@@ -21,7 +21,26 @@ __all__ = ["REWARD_PRESETS", "ClassifierLogProbReward", "HexagonReward", "Linear
 _CENTERS: dict = {}
 
 
-class HexagonReward:
+class _TorchReward:
+    """A reward written once in torch (``_torch``), callable on numpy arrays too."""
+
+    def __call__(self, X: np.ndarray) -> np.ndarray:
+        """Reward of each sample.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Samples.
+
+        Returns
+        -------
+        ndarray of shape (n_samples,)
+            The reward of each row of ``X``.
+        """
+        return self._torch(torch.as_tensor(np.asarray(X, dtype=float))).numpy()
+
+
+class HexagonReward(_TorchReward):
     """The reward of the paper's Langevin experiment.
 
     ``R(x) = g(x_0) exp(-((x_0 - 4)^2 + (x_1 - 3.8)^2) / 20) / alpha`` with
@@ -71,23 +90,8 @@ class HexagonReward:
             return torch.sigmoid(x[:, 0] * 2.0) * expo.exp() / 0.7
         return (expo - math.log(2.5)).exp() * (x[:, 0] >= 0)
 
-    def __call__(self, X: np.ndarray) -> np.ndarray:
-        """Reward of each sample.
 
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Samples.
-
-        Returns
-        -------
-        ndarray of shape (n_samples,)
-            The reward of each row of ``X``.
-        """
-        return self._torch(torch.as_tensor(np.asarray(X, dtype=float))).numpy()
-
-
-class LinearReward:
+class LinearReward(_TorchReward):
     """An affine reward ``R(x) = x @ coef + intercept``.
 
     Under a Gaussian mixture its mean is ``sum_i w_i R(c_i)`` in closed form,
@@ -123,23 +127,8 @@ class LinearReward:
             )
         return x @ coef.to(x.device) + self.intercept
 
-    def __call__(self, X: np.ndarray) -> np.ndarray:
-        """Reward of each sample.
 
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Samples.
-
-        Returns
-        -------
-        ndarray of shape (n_samples,)
-            The reward of each row of ``X``.
-        """
-        return self._torch(torch.as_tensor(np.asarray(X, dtype=float))).numpy()
-
-
-class ClassifierLogProbReward:
+class ClassifierLogProbReward(_TorchReward):
     """``R(x) = log p(target | x)`` under a fitted linear classifier, in torch.
 
     The classifier's ``coef_`` and ``intercept_`` are copied into a linear map
@@ -231,21 +220,6 @@ class ClassifierLogProbReward:
             sign = 1.0 if self.index == 1 else -1.0
             return torch.nn.functional.logsigmoid(sign * z[:, 0])
         return torch.log_softmax(z, 1)[:, self.index]
-
-    def __call__(self, X: np.ndarray) -> np.ndarray:
-        """Reward of each sample.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Samples.
-
-        Returns
-        -------
-        ndarray of shape (n_samples,)
-            The reward of each row of ``X``.
-        """
-        return self._torch(torch.as_tensor(np.asarray(X, dtype=float))).numpy()
 
 
 #: Named rewards accepted by ``DiffusionOptimizer(reward=...)``.
