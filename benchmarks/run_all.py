@@ -45,11 +45,15 @@ def machine() -> str:
     )
 
 
+# A hand-written section, kept at the top: what the tables say, where we lose.
+_SUMMARY = "Where we lose"
+
+
 def _read_sections(path: Path) -> dict[str, str]:
     """The ``## name`` sections of an existing results file, by benchmark name."""
     if not path.exists():
         return {}
-    names = {script.stem.removeprefix("bench_") for script in benchmark_scripts()}
+    names = {script.stem.removeprefix("bench_") for script in benchmark_scripts()} | {_SUMMARY}
     sections: dict[str, str] = {}
     name = None
     for line in path.read_text().splitlines(keepends=True):
@@ -70,7 +74,9 @@ def main(argv: list[str] | None = None) -> int:
 
     # With --only, the other benchmarks' sections of an existing RESULTS.md are
     # kept as they were (each section says when and at which size it ran).
-    sections = _read_sections(args.results) if args.only else {}
+    kept = _read_sections(args.results)
+    summary = kept.pop(_SUMMARY, "")
+    sections = kept if args.only else {}
     today = datetime.date.today().isoformat()
     for path in benchmark_scripts():
         name = path.stem.removeprefix("bench_")
@@ -86,7 +92,8 @@ def main(argv: list[str] | None = None) -> int:
         )
 
     header = f"# Benchmark results\n\nMachine: {machine()}.\n\n"
-    args.results.write_text(header + "\n".join(sections[name] for name in sorted(sections)))
+    body = "\n".join(sections[name] for name in sorted(sections))
+    args.results.write_text(header + summary + body)
     print(f"wrote {args.results}")
     return 0
 
