@@ -122,12 +122,15 @@ class CurvatureOperator:
     dtype, device : torch.dtype, torch.device
         Those of the parameters (and of every vector).
     kind : {"hessian", "ggn", "fisher"}, default="hessian"
+        Which curvature matrix ``matvec`` applies (a label, see
+        :func:`curvature_operator`).
     names : sequence of str or None, default=None
         Parameter names, when known.
 
     Attributes
     ----------
     n_params : int
+        Total number of parameter entries (the matrix's size).
     n_products : int
         Products made since construction.
 
@@ -174,7 +177,18 @@ class CurvatureOperator:
         )
 
     def unflatten(self, flat: torch.Tensor) -> list[torch.Tensor]:
-        """Split a flat vector into tensors shaped like the parameters."""
+        """Split a flat vector into tensors shaped like the parameters.
+
+        Parameters
+        ----------
+        flat : torch.Tensor of shape (n_params,)
+            A flat vector.
+
+        Returns
+        -------
+        list of torch.Tensor
+            One view of ``flat`` per parameter, in the order of ``shapes``.
+        """
         pieces, start = [], 0
         for s in self.shapes:
             pieces.append(flat[start : start + s.numel()].reshape(s))
@@ -182,11 +196,33 @@ class CurvatureOperator:
         return pieces
 
     def flatten(self, tensors: Sequence[torch.Tensor]) -> torch.Tensor:
-        """Concatenate one tensor per parameter into a flat vector."""
+        """Concatenate one tensor per parameter into a flat vector.
+
+        Parameters
+        ----------
+        tensors : sequence of torch.Tensor
+            One tensor per parameter, shaped as in ``shapes``.
+
+        Returns
+        -------
+        torch.Tensor of shape (n_params,)
+            The flat vector.
+        """
         return _flatten(tensors)
 
     def matvec(self, v: torch.Tensor) -> torch.Tensor:
-        """The product with a flat vector of length ``n_params``."""
+        """The product of the matrix with a flat vector.
+
+        Parameters
+        ----------
+        v : torch.Tensor of shape (n_params,)
+            The vector; moved to the operator's device and dtype.
+
+        Returns
+        -------
+        torch.Tensor of shape (n_params,)
+            The product ``A v``.
+        """
         v = torch.as_tensor(v).to(device=self.device, dtype=self.dtype)
         if v.shape != (self.n_params,):
             raise ValueError(f"v must have shape ({self.n_params},), got {tuple(v.shape)}.")
@@ -197,7 +233,13 @@ class CurvatureOperator:
         return self.matvec(v)
 
     def dense(self) -> torch.Tensor:
-        """The full matrix, column by column (``n_params`` products; small models only)."""
+        """The full matrix, column by column (``n_params`` products; small models only).
+
+        Returns
+        -------
+        torch.Tensor of shape (n_params, n_params)
+            The matrix.
+        """
         eye = torch.eye(self.n_params, dtype=self.dtype, device=self.device)
         return torch.stack([self.matvec(e) for e in eye], dim=1)
 
@@ -217,6 +259,7 @@ class CurvatureOperator:
         Returns
         -------
         CurvatureOperator
+            The Hessian as an operator (``kind="hessian"``).
         """
         leaves = _leaves(params)
         dtypes = {p.dtype for p in leaves}
@@ -396,6 +439,7 @@ def curvature_operator(
     Parameters
     ----------
     model : torch.nn.Module
+        The model whose loss is differentiated (left unchanged).
     criterion : callable
         ``criterion(outputs, targets)`` returns the scalar mean loss of the
         batch, e.g. :class:`torch.nn.CrossEntropyLoss`.
@@ -426,10 +470,13 @@ def curvature_operator(
     Returns
     -------
     CurvatureOperator
+        The matrix as an operator on flattened parameters.
 
     See Also
     --------
-    top_eigenvalues, hutchinson_trace, spectral_density
+    top_eigenvalues : Extreme eigenpairs of the operator.
+    hutchinson_trace : Its trace.
+    spectral_density : Its eigenvalue density.
 
     Examples
     --------
@@ -637,9 +684,11 @@ class EigenResult:
     residuals : ndarray of shape (k,)
         ``||A y - lambda y||`` of each pair (Lanczos' estimate).
     converged : bool
+        Whether every wanted pair met the tolerance.
     n_products : int
         Operator products used.
     n_restarts : int
+        Restarts of the Lanczos basis.
     time : float
         Wall-clock seconds.
     """
@@ -667,7 +716,9 @@ class TraceResult:
     samples : ndarray
         The probes' values.
     n_products : int
+        Operator products used (one per probe).
     time : float
+        Wall-clock seconds.
     """
 
     trace: float
@@ -688,8 +739,11 @@ class SpectralDensity:
     Attributes
     ----------
     nodes, weights : ndarray of shape (n_runs, n_steps)
+        The quadrature nodes (Ritz values) and weights of each run.
     n_products : int
+        Operator products used.
     time : float
+        Wall-clock seconds.
     """
 
     nodes: np.ndarray
@@ -698,7 +752,13 @@ class SpectralDensity:
     time: float
 
     def default_sigma(self) -> float:
-        """Kernel width: 1% of the spread of the nodes (1e-3 if they coincide)."""
+        """Kernel width: 1% of the spread of the nodes (1e-3 if they coincide).
+
+        Returns
+        -------
+        float
+            The width.
+        """
         live = self.nodes[self.weights > 0]
         spread = float(live.max() - live.min()) if live.size else 0.0
         return 0.01 * spread if spread > 0 else 1e-3
@@ -711,12 +771,14 @@ class SpectralDensity:
         Parameters
         ----------
         grid : array-like of float
+            Eigenvalues at which to evaluate the density.
         sigma : float or None, default=None
             None uses :meth:`default_sigma`.
 
         Returns
         -------
-        ndarray, shaped like ``grid``
+        ndarray
+            The density at each point, shaped like ``grid``.
         """
         sigma = self.default_sigma() if sigma is None else float(sigma)
         if not sigma > 0:
@@ -727,7 +789,20 @@ class SpectralDensity:
         return kernel @ self.weights.reshape(-1) / len(self.nodes)
 
     def plot(self, ax: Any = None, **kwargs: Any) -> Any:
-        """Shortcut for :func:`plot_spectral_density`."""
+        """Shortcut for :func:`plot_spectral_density`.
+
+        Parameters
+        ----------
+        ax : matplotlib Axes or None, default=None
+            None draws on a new figure.
+        **kwargs
+            Passed to :func:`plot_spectral_density`.
+
+        Returns
+        -------
+        matplotlib Axes
+            The axes drawn on.
+        """
         return plot_spectral_density(self, ax=ax, **kwargs)
 
 
@@ -765,7 +840,9 @@ def top_eigenvalues(
     Parameters
     ----------
     operator : CurvatureOperator
+        The matrix, for instance from :func:`curvature_operator`.
     k : int, default=1
+        Number of eigenpairs.
     which : {"LA", "LM", "SA"}, default="LA"
         ``"LA"``: largest algebraic (the sharpness, for ``k=1``), ``"LM"``:
         largest in magnitude (negative curvature included), ``"SA"``:
@@ -776,6 +853,7 @@ def top_eigenvalues(
         Lanczos vectors held at once (memory: that many parameter vectors).
         None uses ``max(20, 2 k + 1)``.
     max_restarts : int, default=100
+        Restarts of the basis before giving up.
     random_state : int, RandomState instance or None, default=None
         Seeds the starting vector.
     raise_on_failure : bool, default=False
@@ -784,10 +862,11 @@ def top_eigenvalues(
     Returns
     -------
     EigenResult
+        The eigenpairs, their residuals and the cost.
 
     See Also
     --------
-    curvature_operator : builds the operator of a model.
+    curvature_operator : Builds the operator of a model.
 
     Examples
     --------
@@ -863,16 +942,20 @@ def hutchinson_trace(
     Parameters
     ----------
     operator : CurvatureOperator
+        The matrix, for instance from :func:`curvature_operator`.
     max_samples : int, default=100
+        Most probes (operator products).
     min_samples : int, default=10
         At least 2, so that a standard error exists.
     tol : float, default=1e-2
         Relative standard error at which to stop; ``0`` runs ``max_samples``.
     random_state : int, RandomState instance or None, default=None
+        Seeds the probes.
 
     Returns
     -------
     TraceResult
+        The estimate, its standard error and the probes.
 
     Examples
     --------
@@ -935,14 +1018,18 @@ def spectral_density(
     Parameters
     ----------
     operator : CurvatureOperator
+        The matrix, for instance from :func:`curvature_operator`.
     n_steps : int, default=80
         Lanczos steps (operator products) per run.
     n_runs : int, default=1
+        Independent starting vectors averaged.
     random_state : int, RandomState instance or None, default=None
+        Seeds the starting vectors.
 
     Returns
     -------
     SpectralDensity
+        The quadrature nodes and weights of every run.
 
     Examples
     --------
@@ -993,6 +1080,7 @@ def plot_spectral_density(
     Parameters
     ----------
     density : SpectralDensity
+        A result of :func:`spectral_density`.
     ax : matplotlib Axes or None, default=None
         None draws on a new figure.
     grid : array-like or None, default=None
@@ -1007,6 +1095,7 @@ def plot_spectral_density(
     Returns
     -------
     matplotlib Axes
+        The axes drawn on.
     """
     import matplotlib.pyplot as plt
 

@@ -291,6 +291,7 @@ def linear_baseline_risk(n_tokens: int, gamma: float = math.sqrt(0.5), noise: fl
     Returns
     -------
     float
+        The mean squared error ``gamma^2 - gamma^4 / (gamma^2 + L - 1) + noise^2``.
 
     Examples
     --------
@@ -311,8 +312,11 @@ def bayes_oracle_attention(X: Any, k_star: Any, gamma: float = math.sqrt(0.5)) -
     Parameters
     ----------
     X : array-like of shape (n_samples, n_tokens, n_features)
+        Sequences of tokens.
     k_star : array-like of shape (n_features,)
+        The true key (unit norm).
     gamma : float, default=sqrt(0.5)
+        Standard deviation of the relevant token.
 
     Returns
     -------
@@ -348,12 +352,16 @@ def bayes_oracle_predict(
     Parameters
     ----------
     X : array-like of shape (n_samples, n_tokens, n_features)
+        Sequences of tokens.
     k_star, v_star : array-like of shape (n_features,)
+        The true key and value (orthogonal unit vectors).
     gamma : float, default=sqrt(0.5)
+        Standard deviation of the relevant token.
 
     Returns
     -------
     ndarray of shape (n_samples,)
+        The conditional mean of ``y`` given each sequence.
 
     Examples
     --------
@@ -441,6 +449,7 @@ def manifold_init(k_star: Any, v_star: Any, random_state: Any = None) -> np.ndar
     k_star, v_star : array-like of shape (n_features,)
         Orthogonal unit vectors (the truth).
     random_state : int, RandomState instance or None, default=None
+        Seeds the draw.
 
     Returns
     -------
@@ -549,6 +558,7 @@ def population_gradient_descent(
     temperature_decay : float, default=1e-4
         Schedule ``lambda_t = lambda_0 / (1 + temperature_decay t)``.
     learning_rate : float, default=4e-3
+        Step size on the sphere.
     max_iter : int, default=120000
         Number of steps.
     init : "sphere" or array-like of shape (n_features, 2), default="sphere"
@@ -565,6 +575,7 @@ def population_gradient_descent(
     Returns
     -------
     PopulationRun
+        The overlaps and risks at every record, and the final key and value.
 
     Examples
     --------
@@ -785,7 +796,10 @@ class SingleLocationRegressor(RegressorMixin, TorchEstimator):
     random_state : int, RandomState instance or None, default=None
         Seeds the initialisation and the minibatches.
     device : {"cpu", "cuda", "auto"}, default="cpu"
+        Where the network lives and trains; ``"auto"`` picks CUDA when
+        available, and ``"cuda"`` without a usable GPU raises.
     dtype : {"float64", "float32"}, default="float64"
+        Floating type of the network's parameters and computations.
     verbose : int, default=0
         Show a progress bar.
     on_divergence : {"raise", "warn"}, default="raise"
@@ -829,6 +843,13 @@ class SingleLocationRegressor(RegressorMixin, TorchEstimator):
     n_channels_in_ : int
         Token dimension seen in fit.
 
+    See Also
+    --------
+    sktheory.datasets.make_single_location : The paper's data model.
+    population_risk : Closed-form risk in the overlaps.
+    bayes_oracle_predict : Bayes-optimal softmax attention.
+    linear_baseline_risk : Risk of the best linear predictor.
+
     Notes
     -----
     Defaults and the swapped point. The swapped point ``k = +-v*``,
@@ -853,13 +874,6 @@ class SingleLocationRegressor(RegressorMixin, TorchEstimator):
     (weights rescaled to mean 1 over the training set, so the minibatch loss
     is an unbiased estimate of the weighted mean squared error), the centring
     of ``y`` and the least-squares fit of the output scale and intercept.
-
-    See Also
-    --------
-    sktheory.datasets.make_single_location : The paper's data model.
-    population_risk : Closed-form risk in the overlaps.
-    bayes_oracle_predict : Bayes-optimal softmax attention.
-    linear_baseline_risk : Risk of the best linear predictor.
 
     Examples
     --------
@@ -958,12 +972,14 @@ class SingleLocationRegressor(RegressorMixin, TorchEstimator):
         X : array-like of shape (n_samples, n_tokens, n_features) or (n_samples, p)
             Sequences; 2-D input is read according to ``n_tokens``.
         y : array-like of shape (n_samples,)
+            Targets.
         sample_weight : array-like of shape (n_samples,), default=None
             Weights of the sequences' squared errors (see Notes).
 
         Returns
         -------
         self : SingleLocationRegressor
+            The fitted estimator.
         """
         return self._fit(X, y, sample_weight=sample_weight)
 
@@ -1117,10 +1133,12 @@ class SingleLocationRegressor(RegressorMixin, TorchEstimator):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_tokens, n_features) or (n_samples, p)
+            Sequences; 2-D input is read according to ``n_tokens``.
 
         Returns
         -------
         ndarray of shape (n_samples,)
+            The predictions.
         """
         output = self._apply(X)[2]
         return self._finite_output(self.scale_ * output + self.intercept_)
@@ -1134,10 +1152,12 @@ class SingleLocationRegressor(RegressorMixin, TorchEstimator):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_tokens, n_features) or (n_samples, p)
+            Sequences; 2-D input is read according to ``n_tokens``.
 
         Returns
         -------
         ndarray of shape (n_samples, n_tokens)
+            The signed weight of each token.
         """
         return self._finite_output(self._apply(X)[1])
 
@@ -1147,10 +1167,12 @@ class SingleLocationRegressor(RegressorMixin, TorchEstimator):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_tokens, n_features) or (n_samples, p)
+            Sequences; 2-D input is read according to ``n_tokens``.
 
         Returns
         -------
         ndarray of shape (n_samples,), dtype int
+            The index of the attended token in each sequence.
         """
         # The key projection, not erf of it: erf saturates to +-1 in floating point.
         return np.argmax(np.abs(self._apply(X)[0][..., 0]), axis=1)
@@ -1161,6 +1183,7 @@ class SingleLocationRegressor(RegressorMixin, TorchEstimator):
         Parameters
         ----------
         k_star, v_star : array-like of shape (n_features,)
+            The true key and value.
 
         Returns
         -------

@@ -90,6 +90,7 @@ def resolve_device(device: str) -> torch.device:
     Returns
     -------
     torch.device
+        The device to train on.
 
     Examples
     --------
@@ -124,6 +125,7 @@ def make_generator(random_state: Any) -> torch.Generator:
     Returns
     -------
     torch.Generator
+        A CPU generator, seeded from one draw of ``random_state``.
 
     Examples
     --------
@@ -146,6 +148,16 @@ def single_thread(device: torch.device | str = "cpu") -> Iterator[None]:
     such fits ran 10 to 100 times slower on two threads than on one. The
     setting is process-wide, so the block restores it on exit. Does nothing
     for a GPU device.
+
+    Parameters
+    ----------
+    device : torch.device or str, default="cpu"
+        The device the block computes on; nothing changes unless it is the CPU.
+
+    Yields
+    ------
+    None
+        Control to the block, with one torch thread.
 
     Examples
     --------

@@ -59,13 +59,16 @@ def sharpness_lower_bound(X: Any, y: Any, depth: int) -> float:
     Parameters
     ----------
     X : array-like of shape (n_samples, n_features)
+        Inputs.
     y : array-like of shape (n_samples,)
+        Targets.
     depth : int
         Number of layers ``L``.
 
     Returns
     -------
     float
+        The bound ``S_min``.
 
     Examples
     --------
@@ -268,15 +271,15 @@ class DeepLinearRegressor(RegressorMixin, TorchEstimator):
         In standardised units (see above), ``"small"``: every entry is
         ``init_scale * N(0, 1)``; ``"residual"``:
         ``W_k = I + init_scale / sqrt(L d) * N(0, 1)``.
+    activation : {"linear", "gelu"}, default="linear"
+        ``"gelu"``: the paper's non-linear MLP (see "Activation" above);
+        requires ``init="small"``.
     init_scale : float, default=0.3
         Scale of the initialisation (the paper uses 0.25 to 0.6 for
         ``"small"``, 0 to 1.7 for ``"residual"``). With ``"small"`` each layer
         has a gain of about ``init_scale * sqrt(width)``; at 0 (or near it,
         for depth above 2) gradient descent starts at the saddle at zero and
         learns nothing, which is warned.
-    activation : {"linear", "gelu"}, default="linear"
-        ``"gelu"``: the paper's non-linear MLP (see "Activation" above);
-        requires ``init="small"``.
     learning_rate : float or "auto", default="auto"
         Constant step size ``eta``, in the units of the data. ``"auto"``
         uses ``1 / S``, where ``S`` is the larger of ``S_min`` and the
@@ -306,7 +309,10 @@ class DeepLinearRegressor(RegressorMixin, TorchEstimator):
     random_state : int, RandomState instance or None, default=None
         Seeds the initialisation, ``u`` and the Lanczos starting vectors.
     device : {"cpu", "cuda", "auto"}, default="cpu"
+        Where the network lives and trains; ``"auto"`` picks CUDA when
+        available, and ``"cuda"`` without a usable GPU raises.
     dtype : {"float64", "float32"}, default="float64"
+        Floating type of the network's parameters and computations.
     verbose : int, default=0
         Show a progress bar.
     on_divergence : {"raise", "warn"}, default="raise"
@@ -368,9 +374,9 @@ class DeepLinearRegressor(RegressorMixin, TorchEstimator):
 
     See Also
     --------
-    sktheory.diagnostics.sharpness : sharpness of a fitted model on any data.
-    sktheory.datasets.make_deep_linear_regression : the paper's data.
-    sklearn.linear_model.LinearRegression : the least-squares solution.
+    sktheory.diagnostics.sharpness : Sharpness of a fitted model on any data.
+    sktheory.datasets.make_deep_linear_regression : The paper's data.
+    sklearn.linear_model.LinearRegression : The least-squares solution.
 
     Examples
     --------
@@ -452,13 +458,16 @@ class DeepLinearRegressor(RegressorMixin, TorchEstimator):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
+            Inputs.
         y : array-like of shape (n_samples,)
+            Targets.
         sample_weight : array-like of shape (n_samples,), default=None
             Weights of the squared errors (see the class docstring).
 
         Returns
         -------
-        self
+        self : DeepLinearRegressor
+            The fitted estimator.
         """
         return self._fit(X, y, sample_weight=sample_weight)
 
@@ -664,10 +673,12 @@ class DeepLinearRegressor(RegressorMixin, TorchEstimator):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
+            Inputs.
 
         Returns
         -------
         ndarray of shape (n_samples,)
+            The predictions.
         """
         check_is_fitted(self)
         X = validate_data(self, X, reset=False, dtype=np.float64)

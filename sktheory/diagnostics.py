@@ -125,7 +125,7 @@ def hessian_vector_product(
 
     See Also
     --------
-    top_hessian_eigenvalue : the largest eigenvalue from these products.
+    top_hessian_eigenvalue : The largest eigenvalue from these products.
 
     Examples
     --------
@@ -223,18 +223,20 @@ def top_hessian_eigenvalue(
     return_vector : bool, default=False
         Also return the unit eigenvector, split like ``params``.
     method : {"lanczos", "arpack"}, default="lanczos"
+        sktheory's Lanczos in torch, or scipy's ARPACK.
 
     Returns
     -------
     eigenvalue : float
+        The largest eigenvalue.
     vector : list of torch.Tensor
         Only when ``return_vector`` is True.
 
     See Also
     --------
-    sharpness : the same for a fitted estimator.
-    top_eigenvalues : top-k eigenpairs of any model, with products counted.
-    dense_hessian : the dense reference for small models.
+    sharpness : The same for a fitted estimator.
+    top_eigenvalues : Top-k eigenpairs of any model, with products counted.
+    dense_hessian : The dense reference for small models.
 
     Examples
     --------
@@ -319,7 +321,9 @@ def sharpness(estimator: Any, X: Any, y: Any, **kwargs: Any) -> float:
     estimator : fitted estimator
         One that defines ``_sharpness_problem(X, y)``.
     X : array-like of shape (n_samples, n_features)
+        Inputs, as the estimator's ``fit`` takes them.
     y : array-like of shape (n_samples,)
+        Targets.
     **kwargs
         Passed to :func:`top_hessian_eigenvalue` (``tol``, ``max_iter``,
         ``random_state``).
@@ -327,10 +331,11 @@ def sharpness(estimator: Any, X: Any, y: Any, **kwargs: Any) -> float:
     Returns
     -------
     float
+        The largest eigenvalue of the training objective's Hessian.
 
     See Also
     --------
-    top_hessian_eigenvalue : the underlying Lanczos solver.
+    top_hessian_eigenvalue : The underlying Lanczos solver.
 
     Examples
     --------

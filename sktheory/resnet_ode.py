@@ -92,12 +92,14 @@ def fgn_autocovariance(lags: Any, hurst: float) -> np.ndarray:
     Parameters
     ----------
     lags : array-like of int
+        Lags ``k`` (in layers).
     hurst : float
         Hurst index in (0, 1).
 
     Returns
     -------
-    ndarray of float, the shape of ``lags``.
+    ndarray of float
+        ``gamma(k)`` for each lag, the shape of ``lags``.
 
     Examples
     --------
@@ -173,7 +175,8 @@ def depth_process(
 
     Returns
     -------
-    Tensor of shape ``(depth, *shape)`` in float64.
+    Tensor of shape ``(depth, *shape)``
+        The stacked weights, in float64.
 
     Examples
     --------
@@ -380,9 +383,11 @@ def regime_map(
     hursts : array-like of float
         Hurst indices in (0, 1).
     depths : array-like of int, default=(16, 64, 256)
+        Depths ``L`` at which the ratio is measured.
     width, hidden_width : int, default=16
         ``q`` and ``m`` of the residual blocks ``V_k sigma(W_k h / sqrt(q)) / sqrt(m)``.
     activation : {"relu", "gelu", "tanh", "identity"}, default="relu"
+        The activation ``sigma`` of the residual branch.
     n_samples : int, default=32
         Inputs per draw.
     n_draws : int, default=2
@@ -391,10 +396,12 @@ def regime_map(
         Slope of ``log ratio`` in ``log L`` beyond which a cell explodes or
         collapses.
     random_state : int, RandomState instance or None, default=None
+        Seeds the weights and the inputs.
 
     Returns
     -------
     RegimeMap
+        The grid, the measured ratios, their slopes and the regimes.
 
     Examples
     --------
@@ -1299,7 +1306,14 @@ def generalization_bound(
 # --------------------------------------------------------------------------
 # Public estimators
 # --------------------------------------------------------------------------
-_COMMON_DOC = """
+class ResNetODERegressor(RegressorMixin, _ResNetODEBase):
+    """Deep residual network in the neural-ODE scaling, for regression.
+
+    ``h_0 = A x / sqrt(d)``, ``h_{k+1} = h_k + L^-beta V_k sigma(W_k h_k / sqrt(q))
+    / sqrt(m)`` for ``k < L``, prediction ``B h_L / sqrt(q) + b``, trained on the
+    (sample-weighted) mean squared error of standardised targets, averaged over
+    outputs, plus the optional regularity penalty.
+
     Parameters
     ----------
     depth : int, default=16
@@ -1314,6 +1328,7 @@ _COMMON_DOC = """
     residual : {"v_sigma_w", "v_sigma"}, default="v_sigma_w"
         ``V_k sigma(W_k h_k / sqrt(q)) / sqrt(m)`` or ``V_k sigma(h_k) / sqrt(q)``.
     activation : {"relu", "gelu", "tanh", "identity"}, default="relu"
+        The activation ``sigma`` of the residual branch.
     init : {"iid", "smooth", "fbm", "tied", "zero_v"}, default="smooth"
         Regularity in depth of the initial ``V_k`` and ``W_k`` (unit-variance
         entries): independent across layers, an RBF Gaussian process in ``k/L``
@@ -1325,7 +1340,10 @@ _COMMON_DOC = """
     hurst : float, default=0.5
         Hurst index for ``init="fbm"`` (1/2: i.i.d. layers).
     optimizer : {"adam", "sgd"}, default="adam"
+        :class:`torch.optim.Adam` or plain :class:`torch.optim.SGD` (no
+        momentum).
     learning_rate : float, default=1e-2
+        Step size of the optimiser.
     scale_lr_with_depth : bool, default=False
         Multiply the learning rate of the residual weights ``V_k``, ``W_k`` (and
         of nothing else) by ``L``, as the ICLR 2024 paper's gradient flow does
@@ -1372,7 +1390,10 @@ _COMMON_DOC = """
     random_state : int, RandomState instance or None, default=None
         Seeds the initialisation and the shuffling of mini-batches.
     device : {"cpu", "cuda", "auto"}, default="cpu"
+        Where the network lives and trains; ``"auto"`` picks CUDA when
+        available, and ``"cuda"`` without a usable GPU raises.
     dtype : {"float64", "float32"}, default="float64"
+        Floating type of the network's parameters and computations.
     verbose : int, default=0
         If truthy, show a progress bar over epochs with the current loss, and
         skorch's table of epochs (silenced otherwise).
@@ -1381,10 +1402,11 @@ _COMMON_DOC = """
         the trivial predictor's) does: raise :class:`~sktheory.DivergenceError`,
         or warn :class:`~sktheory.DivergenceWarning`, stop and set ``diverged_``
         (``predict`` then refuses).
-"""
 
-_COMMON_ATTRS = """
+    Attributes
+    ----------
     n_features_in_ : int
+        Number of features seen in fit.
     module_ : torch.nn.Module
         The trained network; ``module_.V`` and ``module_.W`` hold the stacked
         per-layer weights of shape ``(depth, ...)``.
@@ -1413,9 +1435,17 @@ _COMMON_ATTRS = """
         ``module_``); ``net_.history`` holds skorch's record of every epoch,
         batch losses included. Prediction goes through ``module_``, not
         ``net_``.
-"""
+    n_outputs_ : int
+        Number of targets.
+    y_mean_, y_scale_ : ndarray
+        Target standardisation (weighted mean and standard deviation; 0 and 1
+        with ``embedding="identity"``).
 
-_NOTES = """
+    See Also
+    --------
+    ResNetODEClassifier : The same network for classification.
+    sklearn.neural_network.MLPRegressor : A shallow network baseline.
+
     Notes
     -----
     The epochs are skorch's: skorch is the library made for training a torch
@@ -1434,35 +1464,7 @@ _NOTES = """
     ``{"X": ..., "sample_weight": ...}`` and a criterion with
     ``reduction="none"``; mini-batches are sliced from the tensors and
     shuffled with the fit's generator instead of going through a DataLoader.
-"""
 
-
-class ResNetODERegressor(RegressorMixin, _ResNetODEBase):
-    __doc__ = (
-        """Deep residual network in the neural-ODE scaling, for regression.
-
-    ``h_0 = A x / sqrt(d)``, ``h_{k+1} = h_k + L^-beta V_k sigma(W_k h_k / sqrt(q))
-    / sqrt(m)`` for ``k < L``, prediction ``B h_L / sqrt(q) + b``, trained on the
-    (sample-weighted) mean squared error of standardised targets, averaged over
-    outputs, plus the optional regularity penalty.
-"""
-        + _COMMON_DOC
-        + """
-    Attributes
-    ----------"""
-        + _COMMON_ATTRS
-        + """    n_outputs_ : int
-    y_mean_, y_scale_ : ndarray
-        Target standardisation (weighted mean and standard deviation; 0 and 1
-        with ``embedding="identity"``).
-
-    See Also
-    --------
-    ResNetODEClassifier : The same network for classification.
-    sklearn.neural_network.MLPRegressor : A shallow network baseline.
-"""
-        + _NOTES
-        + """
     Examples
     --------
     >>> import numpy as np
@@ -1476,7 +1478,6 @@ class ResNetODERegressor(RegressorMixin, _ResNetODEBase):
     >>> reg.hidden_states(X[:3]).shape
     (3, 9, 8)
     """
-    )
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -1490,14 +1491,17 @@ class ResNetODERegressor(RegressorMixin, _ResNetODEBase):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
+            Inputs.
         y : array-like of shape (n_samples,) or (n_samples, n_targets)
+            Targets.
         sample_weight : array-like of shape (n_samples,) or None, default=None
             Weights of the samples in the mean squared error (and in the target
             standardisation); None weighs them equally.
 
         Returns
         -------
-        self
+        self : ResNetODERegressor
+            The fitted estimator.
         """
         return self._fit(X, y, sample_weight=sample_weight)
 
@@ -1543,10 +1547,12 @@ class ResNetODERegressor(RegressorMixin, _ResNetODEBase):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
+            Inputs.
 
         Returns
         -------
         ndarray of shape (n_samples,) or (n_samples, n_targets)
+            The predictions, shaped as ``y`` in fit.
         """
         out = self._to_numpy(self._forward(X)) * self.y_scale_ + self.y_mean_
         if self._y_ndim == 1:
@@ -1555,19 +1561,135 @@ class ResNetODERegressor(RegressorMixin, _ResNetODEBase):
 
 
 class ResNetODEClassifier(ClassifierMixin, _ResNetODEBase):
-    __doc__ = (
-        """Deep residual network in the neural-ODE scaling, for classification.
+    """Deep residual network in the neural-ODE scaling, for classification.
 
     The network of :class:`ResNetODERegressor` with one output per class,
     trained on the (sample-weighted) cross-entropy of the logits
     ``B h_L / sqrt(q) + b``, plus the optional regularity penalty.
-"""
-        + _COMMON_DOC
-        + """
+
+    Parameters
+    ----------
+    depth : int, default=16
+        Number of residual layers ``L``.
+    width : int, default=16
+        Width ``q`` of the hidden state ``h_k``.
+    hidden_width : int, default=32
+        Width ``m`` inside each residual block (``V_k`` is ``q x m``, ``W_k`` is
+        ``m x q``); ignored with ``residual="v_sigma"``.
+    scaling_exponent : float, default=1.0
+        ``beta`` in the residual scaling ``alpha_L = L^-beta``.
+    residual : {"v_sigma_w", "v_sigma"}, default="v_sigma_w"
+        ``V_k sigma(W_k h_k / sqrt(q)) / sqrt(m)`` or ``V_k sigma(h_k) / sqrt(q)``.
+    activation : {"relu", "gelu", "tanh", "identity"}, default="relu"
+        The activation ``sigma`` of the residual branch.
+    init : {"iid", "smooth", "fbm", "tied", "zero_v"}, default="smooth"
+        Regularity in depth of the initial ``V_k`` and ``W_k`` (unit-variance
+        entries): independent across layers, an RBF Gaussian process in ``k/L``
+        with ``bandwidth``, fractional Gaussian noise along depth with index ``hurst``,
+        one matrix shared by all layers, or the ICLR 2024 start ``V_k = 0`` with
+        ``W_k = W`` shared.
+    bandwidth : float, default=0.1
+        RBF bandwidth for ``init="smooth"``.
+    hurst : float, default=0.5
+        Hurst index for ``init="fbm"`` (1/2: i.i.d. layers).
+    optimizer : {"adam", "sgd"}, default="adam"
+        :class:`torch.optim.Adam` or plain :class:`torch.optim.SGD` (no
+        momentum).
+    learning_rate : float, default=1e-2
+        Step size of the optimiser.
+    scale_lr_with_depth : bool, default=False
+        Multiply the learning rate of the residual weights ``V_k``, ``W_k`` (and
+        of nothing else) by ``L``, as the ICLR 2024 paper's gradient flow does
+        (use with ``optimizer="sgd"``).
+    embedding : {"linear", "identity"}, default="linear"
+        ``"linear"``: a trained embedding ``A`` and readout ``B h_L + b``.
+        ``"identity"``: none (the ICLR 2024 reference's synthetic setting):
+        ``h_0 = x``, the state has ``n_features`` coordinates (``width`` is
+        ignored) and the prediction is ``h_L`` itself, so ``y`` must have
+        ``n_features`` columns (regression, fitted in the targets' own units,
+        without standardisation) or ``n_features`` classes (the state is the
+        logits).
+    fan_in_scaling : bool, default=True
+        Keep the ``1 / sqrt(q)`` and ``1 / sqrt(m)`` factors inside the residual
+        branch; False gives ``h_{k+1} = h_k + L^-beta V_k sigma(W_k h_k)``, the
+        ICLR 2024 reference's synthetic experiment.
+    freeze_embedding : bool, default=False
+        Keep ``A``, ``B`` and ``b`` at their initial values (the NeurIPS 2023
+        reference trains the residual weights only); no effect with
+        ``embedding="identity"``.
+    embedding_learning_rate : float or None, default=None
+        Learning rate of ``A``, ``B`` and ``b`` (never scaled with depth); None
+        uses ``learning_rate``.
+    max_epochs : int, default=100
+        Passes over the training set; 0 keeps the initialisation.
+    batch_size : int or None, default=None
+        Mini-batch size; None uses the whole training set (gradient descent).
+        Each epoch shuffles the rows with the fit's generator.
+    regularity_penalty : float, default=0.0
+        ``lambda`` in the penalty ``lambda ||(Z_{k+1} - Z_k)_k||_F`` summed over
+        the stacked families (NeurIPS 2023), added to the training loss.
+    tol : float or None, default=None
+        Early stopping of the shared training contract
+        (:mod:`sktheory._training`) with an epoch as the window: stop once the
+        epoch's mean training loss has improved on the best earlier epoch by
+        less than ``tol`` times that best loss in ``n_iter_no_change``
+        consecutive epochs. None runs all ``max_epochs``.
+    n_iter_no_change : int, default=10
+        Epochs without a ``tol`` improvement before the fit stops.
+    warm_start : bool, default=False
+        If True, a new ``fit`` continues from the previous one (network,
+        optimiser state and shuffling stream) for ``max_epochs`` more epochs,
+        so two warm fits of ``a`` and ``b`` epochs equal one of ``a + b``.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the initialisation and the shuffling of mini-batches.
+    device : {"cpu", "cuda", "auto"}, default="cpu"
+        Where the network lives and trains; ``"auto"`` picks CUDA when
+        available, and ``"cuda"`` without a usable GPU raises.
+    dtype : {"float64", "float32"}, default="float64"
+        Floating type of the network's parameters and computations.
+    verbose : int, default=0
+        If truthy, show a progress bar over epochs with the current loss, and
+        skorch's table of epochs (silenced otherwise).
+    on_divergence : {"raise", "warn"}, default="raise"
+        What a divergence (an epoch loss that is not finite, or above 1e4 times
+        the trivial predictor's) does: raise :class:`~sktheory.DivergenceError`,
+        or warn :class:`~sktheory.DivergenceWarning`, stop and set ``diverged_``
+        (``predict`` then refuses).
+
     Attributes
-    ----------"""
-        + _COMMON_ATTRS
-        + """    classes_ : ndarray of shape (n_classes,)
+    ----------
+    n_features_in_ : int
+        Number of features seen in fit.
+    module_ : torch.nn.Module
+        The trained network; ``module_.V`` and ``module_.W`` hold the stacked
+        per-layer weights of shape ``(depth, ...)``.
+    history_ : list of dict
+        One entry per epoch: ``"iter"`` (updates so far), ``"epoch"``,
+        ``"loss"`` (skorch's ``train_loss``: the mean over the epoch's
+        mini-batches, weighted by batch size, of the weighted training
+        objective, penalty included, each taken before its update) and
+        ``"seconds"`` (wall time of the epoch, skorch's ``dur``), and for each
+        stacked family ``Z`` in ``{"V", "W"}`` the regularity in depth after the
+        epoch: ``"max_diff_Z"`` (``max_k ||Z_{k+1} - Z_k||_F``) and
+        ``"max_diff_Z_times_depth"`` (``L`` times it, bounded in ``L`` for a
+        discretised neural ODE).
+    n_iter_ : int
+        Number of parameter updates (mini-batches) done, cumulative over
+        ``warm_start`` fits.
+    diverged_ : bool
+        Whether training diverged (possible with ``on_divergence="warn"``).
+    init_ratios_, final_ratios_ : dict
+        :meth:`depth_ratios` on (up to 512) training samples before and after
+        training (``final_ratios_`` is NaN after a divergence).
+    n_train_samples_ : int
+        Number of training samples.
+    net_ : skorch.NeuralNet
+        The skorch net that trained ``module_`` (``net_.module_`` is
+        ``module_``); ``net_.history`` holds skorch's record of every epoch,
+        batch losses included. Prediction goes through ``module_``, not
+        ``net_``.
+    classes_ : ndarray of shape (n_classes,)
+        Class labels seen in fit.
     n_outputs_ : int
         Number of logits (number of classes).
 
@@ -1575,9 +1697,26 @@ class ResNetODEClassifier(ClassifierMixin, _ResNetODEBase):
     --------
     ResNetODERegressor : The same network for regression.
     sklearn.neural_network.MLPClassifier : A shallow network baseline.
-"""
-        + _NOTES
-        + """
+
+    Notes
+    -----
+    The epochs are skorch's: skorch is the library made for training a torch
+    module with mini-batches (optimiser set-up, the batch loop, per-batch and
+    per-epoch history, timing, device handling), so the estimator keeps it
+    rather than a hand-written copy, and ``net_`` exposes the fitted net.
+    skorch sits behind the shared training contract of
+    :class:`~sktheory.base.TorchEstimator`: each window of the driver is one
+    epoch of ``net_.fit_loop``, whose ``train_loss`` and batch count become
+    the window's loss and updates, so ``tol`` stopping, the divergence and
+    no-progress checks, ``history_``, the progress bar and ``warm_start`` are
+    the same as every other estimator's. The net therefore has no
+    ``EarlyStopping`` or divergence callback; it only refuses to apply an
+    update whose batch loss is not finite, which ends the epoch there.
+    Sample weights reach the loss as skorch documents, through a dict input
+    ``{"X": ..., "sample_weight": ...}`` and a criterion with
+    ``reduction="none"``; mini-batches are sliced from the tensors and
+    shuffled with the fit's generator instead of going through a DataLoader.
+
     Examples
     --------
     >>> import numpy as np
@@ -1589,7 +1728,6 @@ class ResNetODEClassifier(ClassifierMixin, _ResNetODEBase):
     >>> clf.fit(X, y).score(X, y) > 0.9
     True
     """
-    )
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X: Any, y: Any, sample_weight: Any = None) -> ResNetODEClassifier:
@@ -1598,14 +1736,17 @@ class ResNetODEClassifier(ClassifierMixin, _ResNetODEBase):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
+            Inputs.
         y : array-like of shape (n_samples,)
+            Class labels.
         sample_weight : array-like of shape (n_samples,) or None, default=None
             Weights of the samples in the cross-entropy; None weighs them
             equally.
 
         Returns
         -------
-        self
+        self : ResNetODEClassifier
+            The fitted estimator.
         """
         return self._fit(X, y, sample_weight=sample_weight)
 
@@ -1631,18 +1772,52 @@ class ResNetODEClassifier(ClassifierMixin, _ResNetODEBase):
         return nn.CrossEntropyLoss(reduction="none")
 
     def decision_function(self, X: Any) -> np.ndarray:
-        """Logits, shape (n_samples, n_classes); for two classes the logit difference."""
+        """Logits of the classes.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Inputs.
+
+        Returns
+        -------
+        ndarray of shape (n_samples,) or (n_samples, n_classes)
+            For two classes, the logit of ``classes_[1]`` minus that of
+            ``classes_[0]``; otherwise one logit per class.
+        """
         logits = self._to_numpy(self._forward(X))
         if logits.shape[1] == 2:
             logits = logits[:, 1] - logits[:, 0]
         return self._finite_output(logits)
 
     def predict_proba(self, X: Any) -> np.ndarray:
-        """Class probabilities, shape (n_samples, n_classes)."""
+        """Class probabilities.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Inputs.
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_classes)
+            The softmax of the logits, columns in the order of ``classes_``.
+        """
         proba = self._to_numpy(torch.softmax(self._forward(X), dim=1))
         return self._finite_output(proba)
 
     def predict(self, X: Any) -> np.ndarray:
-        """Predicted class labels."""
+        """Predicted class labels.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Inputs.
+
+        Returns
+        -------
+        ndarray of shape (n_samples,)
+            The most probable class of each sample.
+        """
         check_is_fitted(self)
         return self.classes_[np.argmax(self.predict_proba(X), axis=1)]

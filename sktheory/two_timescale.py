@@ -387,10 +387,10 @@ class TwoTimescaleNet(RegressorMixin, TorchEstimator):
 
     See Also
     --------
-    simulate_two_timescale_limit : the slow ODE the positions follow as eps -> 0.
-    fast_outer_weights : the outer weights the fast layer tracks as eps -> 0.
+    simulate_two_timescale_limit : The slow ODE the positions follow as eps -> 0.
+    fast_outer_weights : The outer weights the fast layer tracks as eps -> 0.
     l2_error : L2 distance of a fitted 1-feature network to a known target.
-    sktheory.datasets.make_piecewise_constant : the paper's data.
+    sktheory.datasets.make_piecewise_constant : The paper's data.
 
     Examples
     --------
@@ -480,6 +480,7 @@ class TwoTimescaleNet(RegressorMixin, TorchEstimator):
         Returns
         -------
         self : TwoTimescaleNet
+            The fitted estimator.
         """
         return self._fit(X, y)
 
@@ -613,6 +614,7 @@ class TwoTimescaleNet(RegressorMixin, TorchEstimator):
         Returns
         -------
         y_pred : ndarray of shape (n_samples,)
+            The network's outputs, in the units of the training targets.
         """
         check_is_fitted(self)
         X = validate_data(self, X, reset=False, dtype=np.float64)
@@ -674,6 +676,7 @@ def l2_error(
     Returns
     -------
     float
+        The integral of ``(f - f*)^2`` over ``domain``.
 
     Examples
     --------
@@ -763,6 +766,18 @@ def limit_l2_error(positions: Any, target: Any) -> float:
     of height ``D`` at distances ``dL``, ``dR`` from its ends contributes
     ``D^2 dL dR / (dL + dR)``.
 
+    Parameters
+    ----------
+    positions : array-like of shape (n_neurons,)
+        Neuron positions on [0, 1].
+    target : PiecewiseConstant or (jumps, values) tuple
+        The piecewise-constant target ``f*`` on [0, 1].
+
+    Returns
+    -------
+    float
+        The L2 error on [0, 1].
+
     Examples
     --------
     >>> limit_l2_error([0.25, 0.75], ([0.5], [0.0, 2.0]))  # 2^2 * 0.25 * 0.25 / 0.5
@@ -826,7 +841,10 @@ def limit_final_positions(initial_positions: Any, target: Any) -> np.ndarray:
     Parameters
     ----------
     initial_positions : array-like of shape (n_neurons,)
+        Neuron positions on [0, 1] at the start, at least two in every piece
+        of ``f*``.
     target : PiecewiseConstant or (jumps, values) tuple
+        The piecewise-constant target ``f*`` on [0, 1].
 
     Returns
     -------

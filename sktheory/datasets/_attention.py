@@ -75,7 +75,9 @@ def make_single_location(
     Returns
     -------
     X : ndarray of shape (n_samples, n_tokens, n_features)
+        The token sequences.
     y : ndarray of shape (n_samples,)
+        The targets.
     k_star : ndarray of shape (n_features,)
         Only when ``return_truth`` is True.
     v_star : ndarray of shape (n_features,)

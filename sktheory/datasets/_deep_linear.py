@@ -52,7 +52,9 @@ def make_deep_linear_regression(
     Parameters
     ----------
     n_samples : int, default=50
+        Number of training samples.
     n_features : int, default=5
+        Number of features.
     noise : float, default=1.0
         Standard deviation of the Gaussian noise on the targets.
     n_test : int, default=0
@@ -63,11 +65,14 @@ def make_deep_linear_regression(
         Also return ``w*``, the least-squares solution of the returned data
         (without intercept).
     random_state : int, RandomState instance or None, default=None
+        Seeds ``X``, ``w`` and the noise.
 
     Returns
     -------
     X : ndarray of shape (n_samples, n_features)
+        Training inputs.
     y : ndarray of shape (n_samples,)
+        Training targets.
     X_test : ndarray of shape (n_test, n_features)
         Only when ``n_test > 0``.
     y_test : ndarray of shape (n_test,)
@@ -77,7 +82,7 @@ def make_deep_linear_regression(
 
     See Also
     --------
-    sktheory.DeepLinearRegressor : the deep linear network trained on it.
+    sktheory.DeepLinearRegressor : The deep linear network trained on it.
 
     Examples
     --------

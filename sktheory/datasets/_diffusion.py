@@ -24,6 +24,7 @@ def hexagon_means(radius: float = 4.0) -> np.ndarray:
     Returns
     -------
     means : ndarray of shape (6, 2)
+        The vertices, counter-clockwise from ``(radius, 0)``.
 
     Examples
     --------
@@ -70,6 +71,7 @@ def make_hexagon_mixture(
     Returns
     -------
     X : ndarray of shape (n_samples, 2)
+        The points.
     y : ndarray of shape (n_samples,)
         The component of each point.
     centers : ndarray of shape (6, 2)

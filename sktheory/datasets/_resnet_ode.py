@@ -37,14 +37,20 @@ def make_resnet_ode_random_targets(
     Parameters
     ----------
     n_samples : int, default=100
+        Number of points.
     n_features : int, default=16
+        Input dimension.
     n_targets : int, default=16
+        Target dimension.
     random_state : int, RandomState instance or None, default=None
+        Seeds the inputs and the targets.
 
     Returns
     -------
     X : ndarray of shape (n_samples, n_features)
-    y : ndarray of shape (n_samples, n_targets), or (n_samples,) if ``n_targets == 1``
+        Inputs.
+    y : ndarray of shape (n_samples, n_targets) or (n_samples,)
+        Targets; 1-D when ``n_targets == 1``.
 
     Examples
     --------
@@ -106,29 +112,36 @@ def make_resnet_ode_teacher(
     Parameters
     ----------
     n_samples : int, default=1000
+        Number of points.
     n_features : int, default=8
+        Input dimension.
     task : {"regression", "classification"}, default="regression"
         Regression: the readout, scaled to unit variance, plus Gaussian noise
         of standard deviation ``noise``. Classification: the argmax of
         ``n_classes`` logits (each scaled to unit variance) perturbed by
         Gaussian noise of standard deviation ``noise``.
     n_classes : int, default=3
+        Number of classes (classification only).
     width : int, default=16
         Width ``q`` of the teacher's hidden state.
     depth : int, default=100
+        Number of layers ``L`` of the teacher.
     bandwidth : float, default=0.2
         RBF bandwidth of the teacher's weights in ``k / L``.
     noise : float, default=0.1
+        Standard deviation of the Gaussian noise on the standardised outputs.
     strength : float, default=1.0
         Factor ``s`` on the residual branch, ``h_{k+1} = h_k + (s/L) ...``.
         At 1 the flow moves ``h`` little and a linear model explains most of
         the labels; a few units make the map clearly non-linear (compare
         :class:`~sklearn.linear_model.LinearRegression` on it).
     random_state : int, RandomState instance or None, default=None
+        Seeds the teacher, the inputs and the noise.
 
     Returns
     -------
     X : ndarray of shape (n_samples, n_features)
+        Inputs.
     y : ndarray of shape (n_samples,)
         Floats for regression, integer labels in ``range(n_classes)`` for
         classification.

@@ -35,16 +35,20 @@ def make_spirals(
     Parameters
     ----------
     n_samples : int, default=100
+        Number of paths; the first half (rounded down) is mirrored.
     n_points : int, default=100
         Points per path (the paper uses 100).
     shuffle : bool, default=True
         Shuffle the samples (otherwise label-1 samples come first).
     random_state : int, RandomState instance or None, default=None
+        Seeds the paths and the shuffle.
 
     Returns
     -------
     X : ndarray of shape (n_samples, n_points, 2)
-    y : ndarray of shape (n_samples,), int labels in {0, 1}
+        The spirals' points.
+    y : ndarray of shape (n_samples,)
+        Integer labels: 1 for the mirrored spirals, 0 for the others.
 
     Examples
     --------
@@ -84,14 +88,21 @@ def make_brownian_paths(
 
     Parameters
     ----------
-    n_samples, n_points, n_channels : int
+    n_samples : int, default=100
+        Number of paths.
+    n_points : int, default=100
+        Points per path, equally spaced in time on [0, 1] (at least 2).
+    n_channels : int, default=2
+        Dimension of each path.
     scale : float, default=1.0
         Standard deviation of the path's value at time 1.
     random_state : int, RandomState instance or None, default=None
+        Seeds the increments.
 
     Returns
     -------
     ndarray of shape (n_samples, n_points, n_channels)
+        The paths, each starting at the origin.
 
     Examples
     --------

@@ -69,17 +69,44 @@ class PiecewiseConstant:
 
     @classmethod
     def paper(cls) -> PiecewiseConstant:
-        """The paper's target: 5 jumps in [0.2, 0.8], values 1, 5, 1, 3, 1, 5."""
+        """The paper's target: 5 jumps in [0.2, 0.8], values 1, 5, 1, 3, 1, 5.
+
+        Returns
+        -------
+        PiecewiseConstant
+            The target of the paper's experiments.
+        """
         return cls(_PAPER_JUMPS, _PAPER_VALUES)
 
     def __call__(self, x: Any) -> np.ndarray:
-        """Evaluate the function at ``x`` (any shape)."""
+        """Evaluate the function.
+
+        Parameters
+        ----------
+        x : array-like
+            Points, of any shape.
+
+        Returns
+        -------
+        ndarray
+            ``f(x)``, of the shape of ``x``.
+        """
         return self.values[np.searchsorted(self.jumps, np.asarray(x, float), side="right")]
 
     def cell_means(self, edges: Any) -> np.ndarray:
         """Mean of the function on each interval ``[edges[i], edges[i + 1]]``.
 
         Edges are clipped to [0, 1]; an empty interval gets the value at its point.
+
+        Parameters
+        ----------
+        edges : array-like of shape (n_edges,)
+            Increasing interval ends.
+
+        Returns
+        -------
+        ndarray of shape (n_edges - 1,)
+            The mean on each interval.
         """
         edges = np.clip(np.asarray(edges, dtype=np.float64), 0.0, 1.0)
         integral = self._primitive(edges)
@@ -136,7 +163,7 @@ def make_piecewise_constant(
 
     See Also
     --------
-    sktheory.TwoTimescaleNet : the network the paper trains on this task.
+    sktheory.TwoTimescaleNet : The network the paper trains on this task.
 
     Examples
     --------

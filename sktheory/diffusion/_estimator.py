@@ -312,7 +312,10 @@ class DiffusionOptimizer(DensityMixin, TorchEstimator):
         Seeds the particles, the noise, the network's initialisation and the
         data batches.
     device : {"cpu", "cuda", "auto"}, default="cpu"
+        Where the network lives and trains; ``"auto"`` picks CUDA when
+        available, and ``"cuda"`` without a usable GPU raises.
     dtype : {"float64", "float32"}, default="float64"
+        Floating type of the network's parameters and computations.
     verbose : int, default=0
         Show a progress bar.
     on_divergence : {"raise", "warn"}, default="raise"
@@ -556,6 +559,7 @@ class DiffusionOptimizer(DensityMixin, TorchEstimator):
         Returns
         -------
         self : DiffusionOptimizer
+            The fitted estimator.
         """
         return self._fit(X, y, sample_weight=sample_weight)
 
@@ -1236,10 +1240,13 @@ class DiffusionOptimizer(DensityMixin, TorchEstimator):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
+            Points, in the units of the training data.
 
         Returns
         -------
         log_density : ndarray of shape (n_samples,)
+            The log density (``"langevin"``) or its lower bound
+            (``"denoising"``) at each point.
         """
         check_is_fitted(self)
         X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
@@ -1264,11 +1271,14 @@ class DiffusionOptimizer(DensityMixin, TorchEstimator):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
+            Points, in the units of the training data.
         y : Ignored
+            Present for API consistency.
 
         Returns
         -------
         float
+            The mean of :meth:`score_samples` over ``X``.
         """
         return float(np.mean(self.score_samples(X)))
 
@@ -1279,10 +1289,12 @@ class DiffusionOptimizer(DensityMixin, TorchEstimator):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
+            Points, in the units of the training data.
 
         Returns
         -------
         ndarray of shape (n_samples, n_components)
+            The responsibilities; rows sum to one.
         """
         check_is_fitted(self)
         X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
@@ -1303,10 +1315,12 @@ class DiffusionOptimizer(DensityMixin, TorchEstimator):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
+            Points, in the units of the training data.
 
         Returns
         -------
         labels : ndarray of shape (n_samples,)
+            Index of the most likely component of each point.
         """
         return self.predict_proba(X).argmax(1)
 
@@ -1321,10 +1335,12 @@ class DiffusionOptimizer(DensityMixin, TorchEstimator):
         Parameters
         ----------
         n_samples : int, default=1
+            Number of points to draw.
 
         Returns
         -------
         X : ndarray of shape (n_samples, n_features)
+            The points.
         y : ndarray of shape (n_samples,)
             Component of each point (``"langevin"``); zeros for ``"denoising"``,
             which has no components.

@@ -102,6 +102,7 @@ class LinearReward(_TorchReward):
     coef : array-like of shape (d,) or None, default=None
         ``None`` means the first coordinate, ``R(x) = x_0``, in any dimension.
     intercept : float, default=0.0
+        The constant added to ``x @ coef``.
 
     Examples
     --------

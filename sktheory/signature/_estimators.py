@@ -651,10 +651,19 @@ class SignatureKernelRNN(RegressorMixin, _SignatureKernelRNNBase):
         Adam state and random stream for ``max_epochs`` more epochs, so that
         ``a`` then ``b`` epochs equal ``a + b`` epochs in one fit. No effect on
         the kernel solver, whose fit is a closed-form solve.
+    memory_limit_gb : float or None, default=4.0
+        Budget for signature features: before computing them, the memory of
+        the features (``n_samples * (1 + sum_k c**k)`` float64 values, twice,
+        with ``c`` the channels including time) and of the kernel solver's Gram
+        matrix is estimated, and a larger need raises a ValueError that says
+        what to change. None disables the check.
     random_state : int, RandomState instance or None, default=None
         Seeds the RNN's initialisation and batch order.
     device : {"cpu", "cuda", "auto"}, default="cpu"
+        Where the network lives and trains; ``"auto"`` picks CUDA when
+        available, and ``"cuda"`` without a usable GPU raises.
     dtype : {"float64", "float32"}, default="float64"
+        Floating type of the network's parameters and computations.
     verbose : int, default=0
         Show a progress bar while training the RNN.
     on_divergence : {"raise", "warn"}, default="raise"
@@ -662,12 +671,6 @@ class SignatureKernelRNN(RegressorMixin, _SignatureKernelRNNBase):
         times the data-fit loss of the trivial predictor (the mean target, the
         class prior): raise :class:`~sktheory.base.DivergenceError`, or warn
         :class:`~sktheory.base.DivergenceWarning`, stop and refuse to predict.
-    memory_limit_gb : float or None, default=4.0
-        Budget for signature features: before computing them, the memory of
-        the features (``n_samples * (1 + sum_k c**k)`` float64 values, twice,
-        with ``c`` the channels including time) and of the kernel solver's Gram
-        matrix is estimated, and a larger need raises a ValueError that says
-        what to change. None disables the check.
 
     Attributes
     ----------
@@ -713,8 +716,8 @@ class SignatureKernelRNN(RegressorMixin, _SignatureKernelRNNBase):
 
     See Also
     --------
-    SignatureKernelRNNClassifier : the classifier.
-    sktheory.datasets.make_spirals : the paper's spirals.
+    SignatureKernelRNNClassifier : The classifier.
+    sktheory.datasets.make_spirals : The paper's spirals.
 
     Examples
     --------
@@ -743,7 +746,9 @@ class SignatureKernelRNN(RegressorMixin, _SignatureKernelRNNBase):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_timesteps, n_channels)
-        y : array-like of shape (n_samples,)
+            Training sequences, one row of channels per time step.
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+            Targets.
         sample_weight : array-like of shape (n_samples,), default=None
             Weights of the squared errors in the mean (and in the mean and
             scale used to standardise ``y`` for the RNN solver); None weighs
@@ -752,6 +757,7 @@ class SignatureKernelRNN(RegressorMixin, _SignatureKernelRNNBase):
         Returns
         -------
         self : SignatureKernelRNN
+            The fitted estimator.
         """
         self._check_solver_params()
         if self.solver == "rnn":
@@ -815,7 +821,18 @@ class SignatureKernelRNN(RegressorMixin, _SignatureKernelRNNBase):
         return coef
 
     def predict(self, X: Any) -> np.ndarray:
-        """Predicted targets, shape (n_samples,) or (n_samples, n_outputs) as ``y`` in fit."""
+        """Predicted targets.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_timesteps, n_channels)
+            Sequences with the channels seen in fit.
+
+        Returns
+        -------
+        ndarray of shape (n_samples,) or (n_samples, n_outputs)
+            The predictions, shaped as ``y`` in fit.
+        """
         check_is_fitted(self)
         X = self._validate(X, reset=False)
         if "module_" in self.__dict__:
@@ -905,10 +922,19 @@ class SignatureKernelRNNClassifier(ClassifierMixin, _SignatureKernelRNNBase):
         Adam state and random stream for ``max_epochs`` more epochs, so that
         ``a`` then ``b`` epochs equal ``a + b`` epochs in one fit. No effect on
         the kernel solver, whose fit is a closed-form solve.
+    memory_limit_gb : float or None, default=4.0
+        Budget for signature features: before computing them, the memory of
+        the features (``n_samples * (1 + sum_k c**k)`` float64 values, twice,
+        with ``c`` the channels including time) and of the kernel solver's Gram
+        matrix is estimated, and a larger need raises a ValueError that says
+        what to change. None disables the check.
     random_state : int, RandomState instance or None, default=None
         Seeds the RNN's initialisation and batch order.
     device : {"cpu", "cuda", "auto"}, default="cpu"
+        Where the network lives and trains; ``"auto"`` picks CUDA when
+        available, and ``"cuda"`` without a usable GPU raises.
     dtype : {"float64", "float32"}, default="float64"
+        Floating type of the network's parameters and computations.
     verbose : int, default=0
         Show a progress bar while training the RNN.
     on_divergence : {"raise", "warn"}, default="raise"
@@ -916,12 +942,6 @@ class SignatureKernelRNNClassifier(ClassifierMixin, _SignatureKernelRNNBase):
         times the data-fit loss of the trivial predictor (the mean target, the
         class prior): raise :class:`~sktheory.base.DivergenceError`, or warn
         :class:`~sktheory.base.DivergenceWarning`, stop and refuse to predict.
-    memory_limit_gb : float or None, default=4.0
-        Budget for signature features: before computing them, the memory of
-        the features (``n_samples * (1 + sum_k c**k)`` float64 values, twice,
-        with ``c`` the channels including time) and of the kernel solver's Gram
-        matrix is estimated, and a larger need raises a ValueError that says
-        what to change. None disables the check.
 
     Attributes
     ----------
@@ -968,8 +988,8 @@ class SignatureKernelRNNClassifier(ClassifierMixin, _SignatureKernelRNNBase):
 
     See Also
     --------
-    SignatureKernelRNN : the regressor.
-    sktheory.datasets.make_spirals : the paper's spirals.
+    SignatureKernelRNN : The regressor.
+    sktheory.datasets.make_spirals : The paper's spirals.
 
     Examples
     --------
@@ -988,7 +1008,9 @@ class SignatureKernelRNNClassifier(ClassifierMixin, _SignatureKernelRNNBase):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_timesteps, n_channels)
+            Training sequences, one row of channels per time step.
         y : array-like of shape (n_samples,)
+            Class labels.
         sample_weight : array-like of shape (n_samples,), default=None
             Weights of the per-sample log-losses in the mean; None weighs
             every sample equally.
@@ -996,6 +1018,7 @@ class SignatureKernelRNNClassifier(ClassifierMixin, _SignatureKernelRNNBase):
         Returns
         -------
         self : SignatureKernelRNNClassifier
+            The fitted estimator.
         """
         self._check_solver_params()
         if self.solver == "rnn":
@@ -1060,7 +1083,19 @@ class SignatureKernelRNNClassifier(ClassifierMixin, _SignatureKernelRNNBase):
         return out[..., 1:] - out[..., :1] if out.shape[-1] == 2 else out
 
     def decision_function(self, X: Any) -> np.ndarray:
-        """Logits: shape (n_samples,) for two classes, else (n_samples, n_classes)."""
+        """Logits of the classes.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_timesteps, n_channels)
+            Sequences with the channels seen in fit.
+
+        Returns
+        -------
+        ndarray of shape (n_samples,) or (n_samples, n_classes)
+            For two classes, the logit of ``classes_[1]`` against ``classes_[0]``;
+            otherwise one logit per class.
+        """
         check_is_fitted(self)
         X = self._validate(X, reset=False)
         if "module_" in self.__dict__:
@@ -1072,7 +1107,18 @@ class SignatureKernelRNNClassifier(ClassifierMixin, _SignatureKernelRNNBase):
         return self._finite_output(out[:, 0] if out.shape[1] == 1 else out)
 
     def predict_proba(self, X: Any) -> np.ndarray:
-        """Class probabilities, shape (n_samples, n_classes)."""
+        """Class probabilities.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_timesteps, n_channels)
+            Sequences with the channels seen in fit.
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_classes)
+            The softmax of the logits, columns in the order of ``classes_``.
+        """
         scores = self.decision_function(X)
         if len(self.classes_) == 1:
             return np.ones((len(scores), 1))
@@ -1084,7 +1130,18 @@ class SignatureKernelRNNClassifier(ClassifierMixin, _SignatureKernelRNNBase):
         return e / e.sum(axis=1, keepdims=True)
 
     def predict(self, X: Any) -> np.ndarray:
-        """Predicted class labels."""
+        """Predicted class labels.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_timesteps, n_channels)
+            Sequences with the channels seen in fit.
+
+        Returns
+        -------
+        ndarray of shape (n_samples,)
+            The most probable class of each sequence.
+        """
         scores = self.decision_function(X)
         if len(self.classes_) == 1:
             return np.repeat(self.classes_, len(scores))
@@ -1158,6 +1215,7 @@ def stability_bound(estimator: _SignatureKernelRNNBase, X: Any, X_other: Any) ->
     Returns
     -------
     StabilityBound
+        The change, the bound and their summaries, one entry per pair.
 
     Examples
     --------

@@ -81,6 +81,18 @@ def _n_workers(n_jobs: int | None) -> int:
 def signature_length(n_channels: int, depth: int) -> int:
     """Number of signature coordinates of levels 1 to ``depth``.
 
+    Parameters
+    ----------
+    n_channels : int
+        Dimension ``d`` of the path.
+    depth : int
+        Truncation level ``N``.
+
+    Returns
+    -------
+    int
+        ``d + d^2 + ... + d^N``.
+
     Examples
     --------
     >>> signature_length(3, 2)
@@ -94,6 +106,20 @@ def level_slices(n_channels: int, depth: int, *, with_level_zero: bool = False) 
 
     With ``with_level_zero`` the flat vector starts with the constant level 0
     (one column) and the list has ``depth + 1`` slices.
+
+    Parameters
+    ----------
+    n_channels : int
+        Dimension ``d`` of the path.
+    depth : int
+        Truncation level ``N``.
+    with_level_zero : bool, default=False
+        Whether the flat vector starts with the constant level 0.
+
+    Returns
+    -------
+    list of slice
+        One slice per level, level ``k`` spanning ``d^k`` columns.
 
     Examples
     --------
@@ -136,6 +162,8 @@ def signature(
     Returns
     -------
     ndarray of shape (n_paths, signature_length(n_channels, depth))
+        Levels 1 to ``depth``, each in word order (first letter most
+        significant).
 
     Examples
     --------
@@ -174,6 +202,16 @@ def signature(
 def total_variation(paths: np.ndarray) -> np.ndarray:
     """Total variation (sum of Euclidean increment norms) of each path.
 
+    Parameters
+    ----------
+    paths : ndarray of shape (n_paths, n_points, n_channels)
+        A batch of paths, each given by its points.
+
+    Returns
+    -------
+    ndarray of shape (n_paths,)
+        The total variation of each path.
+
     Examples
     --------
     >>> total_variation(np.array([[[0.0, 0.0], [3.0, 4.0], [3.0, 5.0]]]))
@@ -185,6 +223,16 @@ def total_variation(paths: np.ndarray) -> np.ndarray:
 
 def normalise_total_variation(paths: np.ndarray) -> np.ndarray:
     """Divide each path by its total variation (constant paths are left alone).
+
+    Parameters
+    ----------
+    paths : ndarray of shape (n_paths, n_points, n_channels)
+        A batch of paths, each given by its points.
+
+    Returns
+    -------
+    ndarray of shape (n_paths, n_points, n_channels)
+        The paths, each of total variation 1 unless constant.
 
     Examples
     --------
@@ -198,6 +246,16 @@ def normalise_total_variation(paths: np.ndarray) -> np.ndarray:
 
 def augment_time(paths: np.ndarray) -> np.ndarray:
     """Append time, running from 0 to 1 over the points, as the last channel.
+
+    Parameters
+    ----------
+    paths : ndarray of shape (n_paths, n_points, n_channels)
+        A batch of paths, each given by its points.
+
+    Returns
+    -------
+    ndarray of shape (n_paths, n_points, n_channels + 1)
+        The paths with time as the last channel.
 
     Examples
     --------
@@ -216,6 +274,21 @@ def preprocess_paths(paths: np.ndarray, *, scaling: str | None, time_augment: bo
     The translation changes no signature (signatures only see increments) and
     makes the RNN's Taylor expansion a fixed linear map of the signature: its
     coefficients are derivatives taken at the common starting state.
+
+    Parameters
+    ----------
+    paths : ndarray of shape (n_paths, n_points, n_channels)
+        A batch of paths, each given by its points.
+    scaling : {"total_variation"} or None
+        ``"total_variation"`` divides each translated path by its total
+        variation; None leaves it as is.
+    time_augment : bool
+        Whether to append time (0 to 1) as the last channel.
+
+    Returns
+    -------
+    ndarray of shape (n_paths, n_points, n_channels + time_augment)
+        The preprocessed paths.
     """
     paths = np.asarray(paths, dtype=np.float64)
     paths = paths - paths[:, :1, :]
@@ -235,6 +308,23 @@ def weighted_signature_features(
 
     The Euclidean inner product of these features is the paper's kernel
     ``K(x, x') = sum_k (k!)^2 <S^k(x), S^k(x')>`` (level 0 included).
+
+    Parameters
+    ----------
+    paths : ndarray of shape (n_paths, n_points, n_channels)
+        A batch of paths, each given by its points.
+    depth : int
+        Truncation level ``N >= 1``.
+    backend : {"auto", "iisignature", "pysiglib"}, default="auto"
+        Signature backend, as in :func:`signature`.
+    n_jobs : int or None, default=None
+        Cores to use, as in :func:`signature`.
+
+    Returns
+    -------
+    ndarray of shape (n_paths, 1 + signature_length(n_channels, depth))
+        The constant 1, then level ``k`` of the signature times ``k!`` for
+        ``k = 1, ..., N``.
 
     Examples
     --------

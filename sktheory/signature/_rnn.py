@@ -44,7 +44,8 @@ class ResidualRNN(torch.nn.Module):
     generator : torch.Generator or None
         Source of the initial weights, uniform on ``[-1/sqrt(e), 1/sqrt(e)]``
         as in :class:`torch.nn.RNNCell`. The initial state starts at zero.
-    dtype : torch.dtype
+    dtype : torch.dtype, default=torch.float64
+        Floating type of every parameter.
     """
 
     def __init__(
@@ -80,11 +81,33 @@ class ResidualRNN(torch.nn.Module):
         return _ACTIVATIONS[self.activation](pre)
 
     def readout(self, h: torch.Tensor) -> torch.Tensor:
-        """The linear readout ``psi(h) = A h + c`` (on the last axis)."""
+        """The linear readout ``psi(h) = A h + c`` (on the last axis).
+
+        Parameters
+        ----------
+        h : tensor of shape (..., hidden_size)
+            Hidden states.
+
+        Returns
+        -------
+        tensor of shape (..., output_size)
+            The readout of each state.
+        """
         return h @ self.readout_weight.T + self.readout_bias
 
     def hidden(self, x: torch.Tensor) -> torch.Tensor:
-        """Final hidden state ``h_T`` for paths ``x`` of shape (n, T, d)."""
+        """Final hidden state ``h_T`` of the residual RNN.
+
+        Parameters
+        ----------
+        x : tensor of shape (n, T, d)
+            Paths, one step per point.
+
+        Returns
+        -------
+        tensor of shape (n, hidden_size)
+            The hidden state after the last step.
+        """
         n, length, _ = x.shape
         h = self.h0.expand(n, -1)
         # The input term of every step is computed at once: only h is sequential.
@@ -94,12 +117,34 @@ class ResidualRNN(torch.nn.Module):
         return h
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Outputs ``psi(h_T)`` of shape (n, output_size)."""
+        """Outputs ``psi(h_T)`` of the network.
+
+        Parameters
+        ----------
+        x : tensor of shape (n, T, d)
+            Paths, one step per point.
+
+        Returns
+        -------
+        tensor of shape (n, output_size)
+            The readout of the final hidden state.
+        """
         return self.readout(self.hidden(x))
 
     # ------------------------------------------------------ the CDE and its flow
     def vector_field(self, z: torch.Tensor) -> torch.Tensor:
-        """``F(z)`` of shape (e + d, d + 1); columns are data channels, then time."""
+        """The CDE's vector field ``F(z)``.
+
+        Parameters
+        ----------
+        z : tensor of shape (e + d,)
+            The state ``(h, x)``.
+
+        Returns
+        -------
+        tensor of shape (e + d, d + 1)
+            One column per data channel, then one for time.
+        """
         e, d = self.hidden_size, self.input_size
         h, x = z[:e], z[e:]
         drift = self._sigma(self.weight_hh @ h + self.weight_ih @ x + self.bias)
@@ -108,7 +153,13 @@ class ResidualRNN(torch.nn.Module):
         return torch.cat([top, bottom], dim=0)
 
     def initial_state(self) -> torch.Tensor:
-        """``z_0 = (h_0, 0)``: paths are taken to start at the origin."""
+        """``z_0 = (h_0, 0)``: paths are taken to start at the origin.
+
+        Returns
+        -------
+        tensor of shape (e + d,)
+            The initial hidden state followed by ``d`` zeros.
+        """
         return torch.cat([self.h0, self.h0.new_zeros(self.input_size)])
 
     def solve_cde(self, x: torch.Tensor, substeps: int = 8) -> torch.Tensor:
@@ -117,6 +168,18 @@ class ResidualRNN(torch.nn.Module):
         ``dh/dt = sigma(W h + U x(t) + b)`` with ``x(t)`` the piecewise-linear
         path through the points of ``x`` at times ``linspace(0, 1, T)``. This is
         what the signature expansion approximates; the RNN is its Euler scheme.
+
+        Parameters
+        ----------
+        x : tensor of shape (n, T, d)
+            Paths, taken at times ``linspace(0, 1, T)``.
+        substeps : int, default=8
+            RK4 steps between consecutive points.
+
+        Returns
+        -------
+        tensor of shape (n, hidden_size)
+            The hidden state at ``t = 1``.
         """
         n, length, _ = x.shape
         h = self.h0.expand(n, -1)
@@ -145,7 +208,18 @@ class ResidualRNN(torch.nn.Module):
 
     # --------------------------------------------------- signature coefficients
     def iterated_derivatives(self, depth: int) -> list[torch.Tensor]:
-        """``[D^1, ..., D^N]`` at ``z_0``, ``D^k`` of shape (e + d, (d + 1)**k)."""
+        """The iterated derivatives ``[D^1, ..., D^N]`` of the vector field at ``z_0``.
+
+        Parameters
+        ----------
+        depth : int
+            Truncation level ``N >= 1``.
+
+        Returns
+        -------
+        list of tensor
+            ``D^k`` of shape (e + d, (d + 1)**k), as in :func:`iterated_derivatives`.
+        """
         return iterated_derivatives(self.vector_field, self.initial_state(), depth)
 
     def signature_coefficients(self, depth: int) -> list[torch.Tensor]:
@@ -153,6 +227,16 @@ class ResidualRNN(torch.nn.Module):
 
         Level 0 is ``psi(h_0)`` of shape (o, 1); level ``k`` is ``A D^k`` restricted
         to the hidden rows, of shape (o, (d + 1)**k).
+
+        Parameters
+        ----------
+        depth : int
+            Truncation level ``N >= 1``.
+
+        Returns
+        -------
+        list of tensor
+            Levels 0 to ``depth``.
         """
         e = self.hidden_size
         coefs = [self.readout(self.h0)[:, None]]
@@ -165,6 +249,16 @@ class ResidualRNN(torch.nn.Module):
 
         For output ``o``: ``psi_o(h_0)^2 + sum_{k<=N} (||A_o D^k|| / k!)^2``, with
         ``A_o`` the readout's row ``o`` and ``D^k`` restricted to the hidden rows.
+
+        Parameters
+        ----------
+        depth : int
+            Truncation level ``N >= 1``.
+
+        Returns
+        -------
+        tensor of shape (output_size,)
+            The squared norm of each output.
         """
         coefs = self.signature_coefficients(depth)
         return sum((c**2).sum(dim=1) / math.factorial(k) ** 2 for k, c in enumerate(coefs))
@@ -176,14 +270,33 @@ class ResidualRNN(torch.nn.Module):
         and the penalty is the mean of :meth:`rkhs_norms_squared` over them.
         The derivative terms use the readout's linear part ``A D^k`` (the
         derivative of ``psi(h) = A h + c``); the constant ``c`` enters at level 0.
+
+        Parameters
+        ----------
+        depth : int
+            Truncation level ``N >= 1``.
+
+        Returns
+        -------
+        tensor of shape ()
+            The mean squared norm.
         """
         return self.rkhs_norms_squared(depth).mean()
 
     def taylor_hidden(self, signatures: torch.Tensor, depth: int) -> torch.Tensor:
-        """Truncated expansions of ``h_1`` at depths 1..N, shape (N, n, e).
+        """Truncated signature expansions of ``h_1`` at depths 1 to N.
 
-        ``signatures`` are flat signatures (levels 1..N) of the time-augmented
-        paths, of shape (n, sum_k (d + 1)**k).
+        Parameters
+        ----------
+        signatures : tensor of shape (n, sum_k (d + 1)**k)
+            Flat signatures (levels 1 to N) of the time-augmented paths.
+        depth : int
+            Truncation level ``N >= 1``.
+
+        Returns
+        -------
+        tensor of shape (N, n, e)
+            Entry ``k - 1`` is the expansion truncated at level ``k``.
         """
         e, p = self.hidden_size, self.input_size + 1
         h = self.h0.expand(signatures.shape[0], -1)
@@ -203,7 +316,9 @@ def iterated_derivatives(field, z0: torch.Tensor, depth: int) -> list[torch.Tens
     field : callable
         ``field(z)`` returns ``F(z)`` of shape (m, p): ``p`` vector fields on R^m.
     z0 : tensor of shape (m,)
+        The point at which the derivatives are taken.
     depth : int
+        Number of levels ``N >= 1``.
 
     Returns
     -------
@@ -256,6 +371,22 @@ def random_rnn(
     """A randomly initialised :class:`ResidualRNN` with a standard normal ``h_0``.
 
     The paper's Taylor-expansion experiment uses such RNNs (hidden size 2).
+
+    Parameters
+    ----------
+    input_size : int
+        Number of data channels ``d``.
+    hidden_size : int
+        Size ``e`` of the hidden state.
+    activation : {"tanh", "sigmoid"}, default="tanh"
+        The activation ``sigma``.
+    random_state : int or None, default=None
+        Seed of the weights and of ``h_0``.
+
+    Returns
+    -------
+    ResidualRNN
+        A network with one output, in float64.
     """
     rng = np.random.default_rng(random_state)
     gen = torch.Generator().manual_seed(int(rng.integers(2**31 - 1)))
