@@ -317,7 +317,7 @@ def test_check_names_the_argument_of_hand_built_forms():
 def test_prefix_state_constrains_next_tokens():
     state = PrefixState()
     assert set(state.allowed()["ops"]) == {
-        name for name, sig in OPERATORS.items() if sig.result in ("set", "num", "bool")
+        name for name, sig in OPERATORS.items() if sig.result in ("set", "num", "bool", "pair")
     }
     with pytest.raises(LogicalFormTypeError, match="expected"):
         state.push(("op", "count_each"))  # per-entity counts are not an answer
@@ -1045,3 +1045,104 @@ def test_generator_writes_the_real_clarification_convention():
         assert ask.startswith("Did you mean") and ask.endswith(" ?")
         assert turn["clarification"]["user"]["utterance"].split(",")[0] in ("Yes", "No")
         assert execute(forms[i], kg, turn) == answers[i]
+
+
+# ---------------------------------------------------------------------------
+# "Mult. entity type" questions: counts summed over two types, two-part answers
+
+MULTI_KG = KnowledgeGraph(
+    [
+        ("ca", "member", "nato"),
+        ("ca", "member", "g7"),
+        ("ca", "member", "oas"),
+        ("us", "member", "nato"),
+        ("us", "member", "g7"),
+        ("mx", "member", "oas"),
+    ],
+    entity_types={
+        "ca": "country",
+        "us": "country",
+        "mx": "country",
+        "nato": "bloc",
+        "oas": "bloc",
+        "g7": "group",
+    },
+)
+
+
+def test_two_type_counts_and_two_part_answers_execute_by_hand():
+    ex = Executor(MULTI_KG)
+    # ca: 2 blocs + 1 group, us: 1 + 1, mx: 1 + 0.
+    counts = ex.evaluate(parse("argmax(count_each2(all(country), member, bloc, group))").args[0])
+    assert counts == {"ca": 3, "us": 2, "mx": 1}
+    rev = ex.evaluate(
+        parse("argmax(count_each2_reverse(all(bloc), member, country, group))").args[0]
+    )
+    assert rev == {"nato": 2, "oas": 2}
+    assert ex.execute("argmax(count_each2(all(country), member, bloc, group))") == ["ca"]
+    assert ex.execute("greater(count_each2(all(country), member, bloc, group), 1)") == [
+        "ca",
+        "us",
+    ]
+    lf = "pair_num(count(filter(find(ca, member), bloc)), count(filter(find(ca, member), group)))"
+    assert ex.execute(lf) == [2, 1]
+    lf = "pair_bool(is_in(nato, find(mx, member)), is_in(oas, find(mx, member)))"
+    assert ex.execute(lf) == [False, True]
+    # Printing and reading back; a two-part answer only at the top of a form.
+    assert str(parse(lf)) == lf and parse(lf).kind == "pair"
+    with pytest.raises(LogicalFormTypeError, match="two-part"):
+        parse(f"count({lf})")
+    with pytest.raises(LogicalFormTypeError, match="takes 4 argument"):
+        parse("argmax(count_each2(all(country), member, bloc))")
+    assert "pair_num" in PrefixState().allowed()["ops"]
+    assert linearize(parse(lf))[0] == ("op", "pair_bool")
+    # Two-part answers compare in order, keeping ints and bools apart.
+    assert answers_equal([2, 1], [2, 1]) and not answers_equal([2, 1], [1, 2])
+    assert not answers_equal([1, 0], [True, False]) and not answers_equal([1, 2], [1, 2, 3])
+
+
+def test_search_finds_two_type_counts_and_two_part_answers():
+    def turn(text, entities, types):
+        return {
+            "utterance": text,
+            "entities_in_utterance": entities,
+            "relations": ["member"],
+            "type_list": types,
+        }
+
+    # "1 trade blocs and 2 social groups": one count per type, in order.
+    t = turn("How many blocs and groups is ca a member of ?", ["ca"], ["bloc", "group"])
+    res = search(t, [2, 1], MULTI_KG)
+    assert str(res.best) == (
+        "pair_num(count(filter(find(ca, member), bloc)), count(filter(find(ca, member), group)))"
+    )
+    assert str(search(t, [1, 2], MULTI_KG).best).startswith(
+        "pair_num(count(filter(find(ca, member), group))"
+    )
+    # "NO and YES respectively".
+    t = turn("Is mx a member of nato and oas ?", ["mx", "nato", "oas"], ["country"])
+    assert str(search(t, [False, True], MULTI_KG).best) == (
+        "pair_bool(is_in(nato, find(mx, member)), is_in(oas, find(mx, member)))"
+    )
+    # Superlative and comparison summed over two types.
+    t = turn(
+        "Which countries are members of the max number of blocs and groups ?",
+        [],
+        ["country", "bloc", "group"],
+    )
+    assert str(search(t, ["ca"], MULTI_KG).best) == (
+        "argmax(count_each2(all(country), member, bloc, group))"
+    )
+    t = turn(
+        "How many countries are members of exactly 3 blocs and groups ?",
+        [],
+        ["country", "bloc", "group"],
+    )
+    res = search(t, 1, MULTI_KG, max_results=5)
+    # Several forms fit this tiny graph; those using all three types (two-type
+    # counts) rank first, and the question's is among them.
+    assert all("count_each2" in str(f) for f in res.forms)
+    assert "count(equal(count_each2(all(country), member, bloc, group), 3))" in map(str, res)
+    # Malformed multi-part answers are an error row, not an exception.
+    assert search(t, [1, 2, 3], MULTI_KG).status == "error"
+    assert search(t, [1, True], MULTI_KG).status == "error"

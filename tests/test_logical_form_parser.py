@@ -203,6 +203,7 @@ def test_min_lengths_and_length_budget():
         "num": 1,
         "bool": 3,
         "counts": 4,
+        "pair": 3,  # pair_num(n, n)
     }
     no_numbers = {**all_there, "number": False}
     assert M.min_lengths(no_numbers)["num"] == 2
@@ -496,3 +497,32 @@ def test_real_dialogs_graph_candidates_cover_simple_questions_without_annotation
     parser = LogicalFormParser(kg=kg, **TINY).fit(X, y)
     assert parser.coverage_ > 0.4
     assert list(parser.predict(_without_gold(X))) == list(parser.predict(X))
+
+
+def test_batched_cached_greedy_gives_the_unbatched_full_decoders_forms(data, fitted):
+    _, (kg2, t2, _, _) = data
+    turns = t2[:24]
+    batched = list(fitted.predict(turns, kg=kg2))
+    vocab = fitted._vocab()
+    model = fitted.module_
+    with fitted._torch_context(), torch.no_grad():
+        # The reference: one turn at a time, the whole prefix rerun every step.
+        feats = [fitted._featurize(t, kg2, vocab) for t in turns]
+        one_by_one = [fitted._greedy_full([f])[0] for f in feats]
+        # The cached step's scores are the full decoder's at every position.
+        f = feats[0]
+        word, field, obj, pad, cand_pos, cand_pad = fitted._encoder_batch([f])
+        memory = model.encode(word, field, obj, pad)
+        target = M.encode_target(linearize(parse(batched[0])), f)
+        cls, ptr, knd, _ = M.teacher_inputs(target, f, fitted.max_length)
+        full = model.decode(
+            memory, pad, cand_pos, cand_pad, *(torch.tensor([v]) for v in (cls, ptr, knd))
+        )[0]
+        cache = model.start_decoding(memory, pad, cand_pos, cand_pad)
+        steps = [
+            model.decode_step(cache, *(torch.tensor([v[t]]) for v in (cls, ptr, knd)), t)[0]
+            for t in range(len(target))
+        ]
+    torch.testing.assert_close(torch.stack(steps), full, rtol=1e-4, atol=1e-4)
+    assert batched == [None if lf is None else str(lf) for lf in one_by_one]
+    assert len(set(batched)) >= 5  # not one form for every turn

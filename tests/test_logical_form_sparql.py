@@ -33,13 +33,15 @@ def _random_form(rng, entities, relations, types, depth=0, kind="set"):
             return Number(rng.randrange(4))
         return Op("count", (_random_form(rng, entities, relations, types, depth + 1),))
     if kind == "counts":
-        op = rng.choice(["count_each", "count_each_reverse"])
+        op = rng.choice(["count_each", "count_each_reverse", "count_each2", "count_each2_reverse"])
         inner = (
             Op("all", (Type(rng.choice(types)),))
             if rng.random() < 0.7
             else _random_form(rng, entities, relations, types, depth + 1)
         )
-        return Op(op, (inner, Relation(rng.choice(relations)), Type(rng.choice(types))))
+        # Two-type counts (CSQA's "Mult. entity type"): one more type argument.
+        target = tuple(Type(rng.choice(types)) for _ in range(2 if "2" in op else 1))
+        return Op(op, (inner, Relation(rng.choice(relations)), *target))
     leaf = depth >= 2 or rng.random() < 0.2
     if leaf:
         if rng.random() < 0.15:
@@ -67,14 +69,24 @@ def _random_form(rng, entities, relations, types, depth=0, kind="set"):
     return Op(rng.choice(_COMPARISONS), (counts, num))
 
 
-def _top_form(rng, entities, relations, types):
-    shape = rng.choice(["set", "num", "bool"])
-    body = _random_form(rng, entities, relations, types)
+def _any_top_form(rng, entities, relations, types):
+    shape = rng.choice(["set", "num", "bool", "pair"])
+    if shape == "pair":  # a two-part answer: two counts or two truth values
+        part = rng.choice(["num", "bool"])
+        parts = tuple(_top_form(rng, entities, relations, types, part, depth=1) for _ in range(2))
+        return Op(f"pair_{part}", parts)
+    return _top_form(rng, entities, relations, types, shape)
+
+
+def _top_form(rng, entities, relations, types, shape=None, depth=0):
+    if shape is None:
+        return _any_top_form(rng, entities, relations, types)
+    body = _random_form(rng, entities, relations, types, depth)
     if shape == "set":
         return body
     if shape == "num":
         return Op("count", (body,))
-    return Op("is_in", (_random_form(rng, entities, relations, types, 1), body))
+    return Op("is_in", (_random_form(rng, entities, relations, types, depth + 1), body))
 
 
 def _agreement(n_forms, seed):
@@ -84,7 +96,8 @@ def _agreement(n_forms, seed):
     entities = sorted(kg.entities)
     relations = sorted(kg.relations)
     types = sorted(kg.types)
-    kinds = {"set": 0, "num": 0, "bool": 0}
+    kinds = {"set": 0, "num": 0, "bool": 0, "pair": 0}
+    two_type = 0
     non_trivial = 0
     for _ in range(n_forms):
         lf = _top_form(rng, entities, relations, types)
@@ -92,20 +105,22 @@ def _agreement(n_forms, seed):
         memory = execute(lf, kg, turn)
         assert sx.execute(lf, turn) == memory, str(lf)
         kinds[lf.kind] += 1
+        two_type += "count_each2" in str(lf)
         non_trivial += memory not in ([], 0, False)
-    return kinds, non_trivial
+    return kinds, non_trivial, two_type
 
 
 def test_sparql_agrees_with_memory_on_random_forms():
-    # rdflib parses each query in ~0.1 s, so the default run checks 60 forms.
-    kinds, non_trivial = _agreement(60, seed=0)
+    # rdflib parses each query in ~0.1 s, so the default run checks 80 forms.
+    kinds, non_trivial, two_type = _agreement(80, seed=0)
     assert min(kinds.values()) >= 12
+    assert two_type >= 5  # two-type counts and two-part answers are covered
     assert non_trivial >= 20  # the agreement is not only on empty answers
 
 
 @pytest.mark.slow
 def test_sparql_agrees_with_memory_on_many_random_forms():
-    kinds, non_trivial = _agreement(400, seed=1)
+    kinds, non_trivial, _ = _agreement(400, seed=1)
     assert min(kinds.values()) >= 60 and non_trivial >= 150
 
 

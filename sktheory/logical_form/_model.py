@@ -21,13 +21,14 @@ import math
 import re
 from collections import Counter
 from collections.abc import Mapping
+from functools import lru_cache
 from weakref import WeakKeyDictionary
 
 import torch
 from torch import nn
 
 from .executor import previous_refs
-from .grammar import OPERATORS, REFERENCES, PrefixState, from_linear
+from .grammar import KINDS, OPERATORS, REFERENCES, TOP_KINDS, PrefixState, from_linear
 from .supervision import candidate_symbols
 
 OPS = tuple(OPERATORS)
@@ -35,7 +36,7 @@ _OP_INDEX = {name: i for i, name in enumerate(OPS)}
 # Decoder input classes: BOS, the operators, then one per leaf category.
 _LEAF_CATEGORIES = ("entity", "ref", "relation", "type", "number")
 _N_DEC_CLASSES = 1 + len(OPS) + len(_LEAF_CATEGORIES)
-_KIND_INDEX = {k: i + 1 for i, k in enumerate(("set", "num", "bool", "counts", "rel", "type"))}
+_KIND_INDEX = {k: i + 1 for i, k in enumerate(KINDS)}
 
 # Fields of encoder tokens.
 F_UTT, F_PREV_UTT, F_PREV_ANS = 1, 2, 3
@@ -257,6 +258,12 @@ def featurize(
 
 def min_lengths(avail: Mapping[str, bool]) -> dict[str, int]:
     """Fewest tokens that complete a node of each kind with the symbols at hand."""
+    return dict(_min_lengths(tuple(bool(avail[c]) for c in _LEAF_CATEGORIES)))
+
+
+@lru_cache(maxsize=64)
+def _min_lengths(flags: tuple[bool, ...]) -> tuple:
+    avail = dict(zip(_LEAF_CATEGORIES, flags, strict=True))
     m = {
         "rel": 1 if avail["relation"] else _INF,
         "type": 1 if avail["type"] else _INF,
@@ -264,11 +271,12 @@ def min_lengths(avail: Mapping[str, bool]) -> dict[str, int]:
         "num": 1 if avail["number"] else _INF,
         "bool": _INF,
         "counts": _INF,
+        "pair": _INF,
     }
     for _ in range(len(m) + 1):
         for sig in OPERATORS.values():
             m[sig.result] = min(m[sig.result], 1 + sum(m[a] for a in sig.args))
-    return {k: min(v, _INF) for k, v in m.items()}
+    return tuple((k, min(v, _INF)) for k, v in m.items())
 
 
 class DecodeState:
@@ -283,7 +291,7 @@ class DecodeState:
 
     def __init__(self, min_len: dict, max_length: int):
         self.prefix = PrefixState()
-        self.stack: list[tuple[str, ...]] = [("set", "num", "bool")]
+        self.stack: list[tuple[str, ...]] = [TOP_KINDS]
         self.n = 0
         self.max_length = max_length
         self.min_len = min_len
@@ -477,3 +485,113 @@ class Seq2Seq(nn.Module):
         ptr_scores = self.ptr_q(h) @ self.ptr_k(keys).transpose(1, 2) / math.sqrt(self.d_model)
         ptr_scores = ptr_scores.masked_fill(cand_pad[:, None, :], -1e9)
         return torch.cat([op_scores, ptr_scores], dim=-1)
+
+    # ------------------------------------------------------------------
+    # Incremental (cached) decoding for prediction. The decoder is causal and
+    # has no dropout, so the states of earlier positions never change: each
+    # step runs the new position only, attending to cached keys and values,
+    # and the memory's cross-attention keys/values are projected once.
+
+    def start_decoding(self, memory, pad, cand_pos, cand_pad) -> dict:
+        """Per-batch cache for :meth:`decode_step`.
+
+        Parameters
+        ----------
+        memory : Tensor of shape (batch, n_tokens, d_model)
+            Encoder output.
+        pad : Tensor of bool, shape (batch, n_tokens)
+            True at padding tokens.
+        cand_pos : Tensor of int, shape (batch, n_candidates)
+            Positions of the candidate heads in ``memory``.
+        cand_pad : Tensor of bool, shape (batch, n_candidates)
+            True at padding candidates.
+
+        Returns
+        -------
+        dict
+            Projected cross-attention keys and values per layer, pointer keys
+            and empty self-attention caches.
+        """
+        d = self.d_model
+        keys = torch.gather(memory, 1, cand_pos[..., None].expand(-1, -1, d))
+        layers = []
+        for layer in self.decoder.layers:
+            mha = layer.multihead_attn
+            w, b = mha.in_proj_weight, mha.in_proj_bias
+            k = nn.functional.linear(memory, w[d : 2 * d], b[d : 2 * d])
+            v = nn.functional.linear(memory, w[2 * d :], b[2 * d :])
+            layers.append(
+                {"mem_k": self._heads(k, mha), "mem_v": self._heads(v, mha), "k": None, "v": None}
+            )
+        return {
+            "keys": keys,
+            "ptr_k": self.ptr_k(keys),
+            "cand_pad": cand_pad,
+            # SDPA's boolean mask marks the positions that take part.
+            "mem_mask": (~pad)[:, None, None, :],
+            "layers": layers,
+        }
+
+    @staticmethod
+    def _heads(x, mha):
+        b, t, d = x.shape
+        h = mha.num_heads
+        return x.view(b, t, h, d // h).transpose(1, 2)
+
+    def _attend(self, mha, q, k, v, mask=None):
+        b = q.shape[0]
+        out = nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+        out = out.transpose(1, 2).reshape(b, 1, self.d_model)
+        return mha.out_proj(out)
+
+    def decode_step(self, cache: dict, classes, pointers, kinds, t: int):
+        """Scores over ``OPS + candidates`` for the next token of every row.
+
+        Parameters
+        ----------
+        cache : dict
+            From :meth:`start_decoding`, updated in place.
+        classes, pointers, kinds : Tensor of int, shape (batch,)
+            Decoder input of position ``t`` (as in :meth:`decode`).
+        t : int
+            Position of this step (0 for the start token).
+
+        Returns
+        -------
+        Tensor of shape (batch, n_ops + n_candidates)
+            The same scores :meth:`decode` gives at position ``t``.
+        """
+        d = self.d_model
+        keys = cache["keys"]
+        ptr = torch.gather(keys, 1, pointers.clamp(min=0)[:, None, None].expand(-1, 1, d))
+        ptr = self.ptr_in(ptr) * (pointers >= 0)[:, None, None].to(keys.dtype)
+        y = self.dec_class(classes)[:, None] + ptr + self.dec_kind(kinds)[:, None]
+        x = self.dec_norm(y + self.dec_pos.weight[t])
+        for layer, c in zip(self.decoder.layers, cache["layers"], strict=True):
+            sa = layer.self_attn
+            qkv = nn.functional.linear(layer.norm1(x), sa.in_proj_weight, sa.in_proj_bias)
+            q, k, v = (self._heads(z, sa) for z in qkv.split(d, dim=-1))
+            c["k"] = k if c["k"] is None else torch.cat([c["k"], k], dim=2)
+            c["v"] = v if c["v"] is None else torch.cat([c["v"], v], dim=2)
+            x = x + self._attend(sa, q, c["k"], c["v"])
+            mha = layer.multihead_attn
+            q = nn.functional.linear(layer.norm2(x), mha.in_proj_weight[:d], mha.in_proj_bias[:d])
+            x = x + self._attend(
+                mha, self._heads(q, mha), c["mem_k"], c["mem_v"], cache["mem_mask"]
+            )
+            x = x + layer.linear2(layer.activation(layer.linear1(layer.norm3(x))))
+        h = self.out_norm(x)[:, 0]
+        op_scores = self.op_out(h)
+        ptr_scores = (self.ptr_q(h)[:, None] @ cache["ptr_k"].transpose(1, 2))[:, 0]
+        ptr_scores = ptr_scores / math.sqrt(d)
+        ptr_scores = ptr_scores.masked_fill(cache["cand_pad"], -1e9)
+        return torch.cat([op_scores, ptr_scores], dim=-1)
+
+    def keep_rows(self, cache: dict, rows) -> None:
+        """Drop finished rows from a decoding cache (``rows``: indices kept)."""
+        for key in ("keys", "ptr_k", "cand_pad", "mem_mask"):
+            cache[key] = cache[key][rows]
+        for c in cache["layers"]:
+            for key in ("mem_k", "mem_v", "k", "v"):
+                if c[key] is not None:
+                    c[key] = c[key][rows]

@@ -22,7 +22,8 @@ an ``int`` (count question types: the number in the system utterance) or a
 ``bool`` (verification: the utterance is ``YES`` or ``NO``). Two-part answers
 of CSQA's "Mult. entity type" questions are kept as lists in the order the
 system gives them: ``"YES and NO respectively"`` is ``[True, False]`` and
-``"1 trade blocs and 2 social groups"`` is ``[1, 2]``. A count or
+``"1 trade blocs and 2 social groups"`` is ``[1, 2]`` (the logical forms
+``pair_num`` and ``pair_bool`` produce them). A count or
 verification reply that cannot be read (no number, no yes/no) gives the answer
 ``None``; the turn is still yielded, :func:`read_csqa` warns, and metrics
 leave it out (see :func:`answer_score`).

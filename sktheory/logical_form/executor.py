@@ -15,6 +15,14 @@ Execution rules (the SPARQL path in :mod:`.sparql` follows the same ones):
 - ``count_each(S, r, t)`` maps every entity ``e`` of ``S`` to the number of
   ``r``-objects of ``e`` that have type ``t``; ``count_each_reverse`` counts
   ``r``-subjects. Entities with a count of 0 are kept.
+- ``count_each2(S, r, t1, t2)`` (CSQA's "Mult. entity type" questions: "the
+  max number of rivers and lakes") maps ``e`` to the *sum* of its
+  ``count_each`` counts into ``t1`` and into ``t2``: an object having both
+  types counts twice (in CSQA every entity has one type, so the sum is the
+  number of objects of either type); likewise ``count_each2_reverse``.
+- ``pair_num(a, b)`` and ``pair_bool(a, b)`` give the two-part answer
+  ``[a, b]`` in order ("1 trade blocs and 2 social groups" is
+  ``pair_num(count(..), count(..))`` = ``[1, 2]``).
 - ``argmax``/``argmin`` keep every entity whose count equals the maximum /
   minimum (ties are all kept). ``greater``, ``less``, ``equal``, ``atleast``,
   ``atmost`` compare each count ``c`` with ``n`` by ``>``, ``<``, ``==``,
@@ -30,7 +38,8 @@ Execution rules (the SPARQL path in :mod:`.sparql` follows the same ones):
   or type) with ``strict=False``.
 
 A set answer is returned as a sorted list of entity ids, a number as ``int``,
-a truth value as ``bool`` (the three answer shapes of CSQA).
+a truth value as ``bool`` (the three answer shapes of CSQA), a two-part answer
+as a list of two ints or two bools in order.
 """
 
 from __future__ import annotations
@@ -99,19 +108,65 @@ def _id_list(value, name):
 
 
 def to_answer(value):
-    """Convert an execution result to an answer: sorted list, int or bool."""
+    """Convert an execution result to an answer.
+
+    Parameters
+    ----------
+    value : frozenset, int, bool or tuple
+        A raw result of :meth:`Executor.evaluate` for a top-level form.
+
+    Returns
+    -------
+    list of str, int, bool or list
+        Sorted entity ids, a count, a truth value, or the two parts of a
+        two-part answer as a list in order.
+    """
     if isinstance(value, (bool, int)):
         return value
+    if isinstance(value, tuple):
+        return list(value)
     return sorted(value)
 
 
+def _is_parts(x) -> bool:
+    return (
+        isinstance(x, (list, tuple)) and len(x) > 0 and all(isinstance(e, (bool, int)) for e in x)
+    )
+
+
 def answers_equal(a, b) -> bool:
-    """Whether two answers are equal (entity lists compared as sets; a bool never
-    equals an int)."""
+    """Whether two answers are equal.
+
+    Entity lists are compared as sets, two-part answers (lists of ints or of
+    bools) element by element in order, and a bool never equals an int.
+
+    Parameters
+    ----------
+    a, b : list, int or bool
+        Answers as :func:`to_answer` gives them.
+
+    Returns
+    -------
+    bool
+        Whether they are the same answer.
+
+    Examples
+    --------
+    >>> from sktheory.logical_form import answers_equal
+    >>> answers_equal(["Q1", "Q2"], ["Q2", "Q1"]), answers_equal([1, 2], [2, 1])
+    (True, False)
+    """
     if isinstance(a, bool) or isinstance(b, bool):
         return isinstance(a, bool) and isinstance(b, bool) and a == b
     if isinstance(a, int) or isinstance(b, int):
         return isinstance(a, int) and isinstance(b, int) and a == b
+    if _is_parts(a) or _is_parts(b):
+        return (
+            _is_parts(a)
+            and _is_parts(b)
+            and len(a) == len(b)
+            and all(answers_equal(x, y) for x, y in zip(a, b, strict=True))
+        )
     try:
         return set(a) == set(b)
     except TypeError:
@@ -166,8 +221,9 @@ class Executor:
         return to_answer(self._eval(lf, refs))
 
     def evaluate(self, node, turn: Mapping | None = None):
-        """Raw value of any node: frozenset, int, bool or dict entity -> count."""
-        check(node, ("set", "num", "bool", "counts"))
+        """Raw value of any node: frozenset, int, bool, dict entity -> count, or
+        a tuple of two ints or bools (a two-part answer)."""
+        check(node, ("set", "num", "bool", "counts", "pair"))
         if self.strict:
             self._check_symbols(node)
         return self._eval(node, previous_refs(turn))
@@ -241,6 +297,17 @@ class Executor:
             look = kg.objects if name == "count_each" else kg.subjects
             members = kg.members(t)
             return {e: len(look(e, rel) & members) for e in s}
+        if name in ("count_each2", "count_each2_reverse"):
+            s, rel = self._eval(args[0], refs), args[1].id
+            look = kg.objects if name == "count_each2" else kg.subjects
+            m1, m2 = kg.members(args[2].id), kg.members(args[3].id)
+            out = {}
+            for e in s:
+                near = look(e, rel)
+                out[e] = len(near & m1) + len(near & m2)
+            return out
+        if name in ("pair_num", "pair_bool"):
+            return (self._eval(args[0], refs), self._eval(args[1], refs))
         if name in ("argmax", "argmin"):
             counts = self._eval(args[0], refs)
             if not counts:

@@ -11,8 +11,13 @@ numbers and references to the previous turn. Every node has a *kind*:
 ``bool``
     a truth value (``is_in``);
 ``counts``
-    a map entity -> integer (``count_each``, ``count_each_reverse``), consumed
-    by superlatives and comparisons;
+    a map entity -> integer (``count_each``, ``count_each_reverse`` and their
+    two-type forms ``count_each2``, ``count_each2_reverse``), consumed by
+    superlatives and comparisons;
+``pair``
+    a two-part answer, in order (``pair_num``: two numbers, ``pair_bool``: two
+    truth values), as CSQA's "Mult. entity type" questions have
+    ("1 trade blocs and 2 social groups", "YES and NO respectively");
 ``rel`` and ``type``
     relation and type identifiers, only as operator arguments.
 
@@ -30,6 +35,10 @@ operator                      arguments                    result
 ``is_in``                     set, set                     bool
 ``count_each``                set, rel, type               counts (out-degree)
 ``count_each_reverse``        set, rel, type               counts (in-degree)
+``count_each2``               set, rel, type, type         counts (sum of both)
+``count_each2_reverse``       set, rel, type, type         counts (sum of both)
+``pair_num``                  num, num                     pair
+``pair_bool``                 bool, bool                   pair
 ``argmax`` ``argmin``         counts                       set
 ``greater`` ``less``          counts, num                  set
 ``equal`` ``atleast``         counts, num                  set
@@ -79,9 +88,9 @@ __all__ = [
 ]
 
 #: Kinds a node can have.
-KINDS = ("set", "num", "bool", "counts", "rel", "type")
+KINDS = ("set", "num", "bool", "counts", "rel", "type", "pair")
 #: Kinds a whole logical form may produce (the answer kinds of CSQA).
-TOP_KINDS = ("set", "num", "bool")
+TOP_KINDS = ("set", "num", "bool", "pair")
 #: Names of references to the previous turn, both of kind ``set``.
 REFERENCES = ("prev_answer", "prev_entities")
 
@@ -92,6 +101,7 @@ _KIND_WORDS = {
     "counts": "per-entity counts",
     "rel": "a relation",
     "type": "a type",
+    "pair": "a two-part answer",
 }
 
 
@@ -118,9 +128,15 @@ OPERATORS: dict[str, Signature] = {
     "is_in": Signature(("set", "set"), "bool"),
     "count_each": Signature(("set", "rel", "type"), "counts"),
     "count_each_reverse": Signature(("set", "rel", "type"), "counts"),
+    # "Mult. entity type" questions: counts summed over two types.
+    "count_each2": Signature(("set", "rel", "type", "type"), "counts"),
+    "count_each2_reverse": Signature(("set", "rel", "type", "type"), "counts"),
     "argmax": Signature(("counts",), "set"),
     "argmin": Signature(("counts",), "set"),
     **{name: Signature(("counts", "num"), "set") for name in _COMPARISONS},
+    # Two-part answers, only at the top of a form.
+    "pair_num": Signature(("num", "num"), "pair"),
+    "pair_bool": Signature(("bool", "bool"), "pair"),
 }
 
 
@@ -450,7 +466,7 @@ def check(lf, expected: tuple[str, ...] | str = TOP_KINDS) -> LogicalForm:
     ----------
     lf : LogicalForm
         The form to check.
-    expected : str or tuple of str, default=("set", "num", "bool")
+    expected : str or tuple of str, default=("set", "num", "bool", "pair")
         Kinds the whole form may have.
 
     Raises

@@ -331,7 +331,7 @@ class LogicalFormParser(TorchEstimator):
                 isinstance(e, str) for e in v
             ):
                 continue
-            # A two-part count/boolean answer: scored, though no form gives it.
+            # A two-part count/boolean answer (pair_num / pair_bool forms give it).
             if isinstance(v, (list, tuple)) and v and all(isinstance(e, Integral) for e in v):
                 continue
             if v is None:
@@ -659,19 +659,81 @@ class LogicalFormParser(TorchEstimator):
         feats = [self._featurize(t, kg, vocab) for t in X]
         out = np.empty(len(X), dtype=object)
         step = 64
+        # Turns of similar length share a batch, so little of it is padding.
+        order = sorted(range(len(X)), key=lambda i: (len(feats[i].word), i))
         # One torch thread, as in fit: decoding is many tiny steps.
         with self._torch_context(), torch.no_grad():
             for s in range(0, len(X), step):
-                chunk = feats[s : s + step]
+                rows = order[s : s + step]
+                chunk = [feats[i] for i in rows]
                 if self.beam_size > 1:
                     forms = [self._beam(f) for f in chunk]
                 else:
                     forms = self._greedy(chunk)
-                for j, lf in enumerate(forms):
-                    out[s + j] = None if lf is None else str(lf)
+                for i, lf in zip(rows, forms, strict=True):
+                    out[i] = None if lf is None else str(lf)
         return out
 
     def _greedy(self, feats_list) -> list:
+        """Batched greedy decoding with cached decoder states: one new position
+        per step (see :meth:`Seq2Seq.decode_step`); rows leave the batch when
+        their form is complete. Gives the forms of :meth:`_greedy_full`."""
+        model = self.module_
+        word, field, obj, pad, cand_pos, cand_pad = self._encoder_batch(feats_list)
+        memory = model.encode(word, field, obj, pad)
+        cache = model.start_decoding(memory, pad, cand_pos, cand_pad)
+        states = [M.DecodeState(f.min_len, self.max_length) for f in feats_list]
+        first = [s.allowed(f.candidates) for s, f in zip(states, feats_list, strict=True)]
+        rows = [i for i, m in enumerate(first) if any(m)]
+        if len(rows) < len(states):
+            model.keep_rows(cache, torch.tensor(rows, dtype=torch.long))
+        n_ops, n_out = len(M.OPS), len(M.OPS) + cand_pos.shape[1]
+        dev = self.device_
+        cls = [0] * len(rows)
+        ptr = [-1] * len(rows)
+        knd = [states[i].kind_index for i in rows]
+        masks = [first[i] for i in rows]
+        for t in range(self.max_length):
+            if not rows:
+                break
+            scores = (
+                model.decode_step(
+                    cache,
+                    torch.tensor(cls, device=dev),
+                    torch.tensor(ptr, device=dev),
+                    torch.tensor(knd, device=dev),
+                    t,
+                )
+                .float()
+                .cpu()
+            )
+            mask = torch.zeros(len(rows), n_out, dtype=torch.bool)
+            for j, m in enumerate(masks):
+                mask[j, : len(m)] = torch.tensor(m)
+            best = torch.argmax(scores.masked_fill(~mask, -torch.inf), dim=1).tolist()
+            kept = []
+            for j, (i, idx) in enumerate(zip(rows, best, strict=True)):
+                s, f = states[i], feats_list[i]
+                s.push(M.token_of(idx, f))
+                if s.done:
+                    continue
+                kept.append(j)
+                cls[j] = M.dec_class(idx, f)
+                ptr[j] = idx - n_ops if idx >= n_ops else -1
+                knd[j] = s.kind_index
+                masks[j] = s.allowed(f.candidates)
+            if len(kept) < len(rows):
+                rows = [rows[j] for j in kept]
+                cls, ptr, knd = ([v[j] for j in kept] for v in (cls, ptr, knd))
+                masks = [masks[j] for j in kept]
+                if rows:
+                    model.keep_rows(cache, torch.tensor(kept, dtype=torch.long))
+        alive = set(i for i, m in enumerate(first) if any(m))
+        return [s.form() if i in alive and s.done else None for i, s in enumerate(states)]
+
+    def _greedy_full(self, feats_list) -> list:
+        """Greedy decoding that reruns the whole decoder prefix at every step:
+        the reference :meth:`_greedy` must agree with."""
         model = self.module_
         word, field, obj, pad, cand_pos, cand_pad = self._encoder_batch(feats_list)
         memory = model.encode(word, field, obj, pad)

@@ -111,12 +111,24 @@ class _Compiler:
         return f"{{ SELECT DISTINCT ?{v} WHERE {{ {body} }} }}"
 
     def counts_pattern(self, node: Op, v: str, c: str) -> str:
+        if node.name in ("count_each2", "count_each2_reverse"):
+            # The sum of the two one-type counts, joined on the entity (both
+            # keep every entity of the set, with 0 where nothing matches).
+            forward = node.name == "count_each2"
+            ca, cb = self.var("c"), self.var("c")
+            left = self._one_type(node.args[0], node.args[1], node.args[2], forward, v, ca)
+            right = self._one_type(node.args[0], node.args[1], node.args[3], forward, v, cb)
+            return f"{{ SELECT ?{v} ((?{ca} + ?{cb}) AS ?{c}) WHERE {{ {left} {right} }} }}"
+        forward = node.name == "count_each"
+        return self._one_type(node.args[0], node.args[1], node.args[2], forward, v, c)
+
+    def _one_type(self, set_node, rel_node, type_node, forward: bool, v: str, c: str) -> str:
         o = self.var("o")
-        rel, t = self.iri(node.args[1].id), self.iri(node.args[2].id)
-        triple = f"?{v} {rel} ?{o} ." if node.name == "count_each" else f"?{o} {rel} ?{v} ."
+        rel, t = self.iri(rel_node.id), self.iri(type_node.id)
+        triple = f"?{v} {rel} ?{o} ." if forward else f"?{o} {rel} ?{v} ."
         return (
             f"{{ SELECT ?{v} (COUNT(DISTINCT ?{o}) AS ?{c}) WHERE {{ "
-            f"{{ {self.set_pattern(node.args[0], v)} }} "
+            f"{{ {self.set_pattern(set_node, v)} }} "
             f"OPTIONAL {{ {triple} ?{o} {self.type_p} {t} . }} }} GROUP BY ?{v} }}"
         )
 
@@ -129,21 +141,33 @@ class _Compiler:
             f"{self.set_pattern(node.args[0], x)} }} }}"
         )
 
+    def bool_pattern(self, lf: Op, b: str) -> str:
+        a, d = lf.args
+        x, y, na, nd = self.var("x"), self.var("y"), self.var("na"), self.var("nd")
+        return (
+            f"{{ SELECT ((?{na} > 0 && ?{nd} = 0) AS ?{b}) WHERE {{ "
+            f"{{ SELECT (COUNT(DISTINCT ?{x}) AS ?{na}) WHERE {{ "
+            f"{self.set_pattern(a, x)} }} }} "
+            f"{{ SELECT (COUNT(DISTINCT ?{y}) AS ?{nd}) WHERE {{ "
+            f"{{ {self.set_pattern(a, y)} }} MINUS {{ {self.set_pattern(d, y)} }} }} }} }} }}"
+        )
+
     def query(self, lf) -> tuple[str, str]:
         kind = lf.kind
         if kind == "set":
             return "set", f"SELECT DISTINCT ?v WHERE {{ {self.set_pattern(lf, 'v')} }}"
         if kind == "num":
             return "num", f"SELECT ?n WHERE {{ {self.num_pattern(lf, 'n')} }}"
-        a, b = lf.args
-        x, y, na, nd = self.var("x"), self.var("y"), self.var("na"), self.var("nd")
-        return "bool", (
-            f"SELECT ((?{na} > 0 && ?{nd} = 0) AS ?b) WHERE {{ "
-            f"{{ SELECT (COUNT(DISTINCT ?{x}) AS ?{na}) WHERE {{ "
-            f"{self.set_pattern(a, x)} }} }} "
-            f"{{ SELECT (COUNT(DISTINCT ?{y}) AS ?{nd}) WHERE {{ "
-            f"{{ {self.set_pattern(a, y)} }} MINUS {{ {self.set_pattern(b, y)} }} }} }} }}"
-        )
+        if kind == "bool":
+            return "bool", f"SELECT ?b WHERE {{ {self.bool_pattern(lf, 'b')} }}"
+        # A two-part answer: one row with one column per part.
+        parts = []
+        for node, out in zip(lf.args, ("p0", "p1"), strict=True):
+            if node.kind == "num":
+                parts.append(f"{{ {self.num_pattern(node, out)} }}")
+            else:
+                parts.append(self.bool_pattern(node, out))
+        return f"pair_{lf.args[0].kind}", f"SELECT ?p0 ?p1 WHERE {{ {' '.join(parts)} }}"
 
 
 def to_sparql(
@@ -214,7 +238,21 @@ class SparqlExecutor:
         return comp.query(lf)
 
     def execute(self, lf, turn: Mapping | None = None):
-        """Run a form; returns a sorted list of ids, an int or a bool."""
+        """Run a form.
+
+        Parameters
+        ----------
+        lf : str or LogicalForm
+            The form.
+        turn : dict, optional
+            The turn, for ``prev_answer`` and ``prev_entities``.
+
+        Returns
+        -------
+        list of str, int, bool or list
+            A sorted list of ids, an int, a bool, or a two-part answer as a
+            list of two ints or two bools.
+        """
         kind, text = self.compile(lf, turn)
         rows = list(self.graph.query(text))
         if kind == "set":
@@ -225,7 +263,16 @@ class SparqlExecutor:
                     value = value[len(self.namespace) :]
                 out.add(value)
             return to_answer(out)
-        if not rows or rows[0][0] is None:
-            return 0 if kind == "num" else False
-        value = rows[0][0].toPython()
-        return int(value) if kind == "num" else bool(value)
+        if kind.startswith("pair_"):
+            part = kind[len("pair_") :]
+            row = rows[0] if rows else (None, None)
+            return [_scalar(term, part) for term in row]
+        return _scalar(rows[0][0] if rows else None, kind)
+
+
+def _scalar(term, kind: str):
+    """A number or truth value from one result term (0 / False when unbound)."""
+    if term is None:
+        return 0 if kind == "num" else False
+    value = term.toPython()
+    return int(value) if kind == "num" else bool(value)

@@ -24,10 +24,19 @@ turn, and bounded as D2A's searches are, but goal-directed:
    by a candidate relation and type ``t2``, in both directions; kept in a
    cache shared by every search on the same graph. Superlatives
    (``argmax``/``argmin``) and the six comparisons against a number of the
-   utterance or the ``count`` of a candidate set.
+   utterance or the ``count`` of a candidate set. When no form yet uses every
+   symbol of the turn, the same over counts summed over two target types
+   (``count_each2``, CSQA's "Mult. entity type"; pairs among the first four
+   candidate types), also against an entity's count over both types
+   (``count(union(filter(X, t1), filter(X, t2)))``).
 4. *Answers.* Entity answers match set-valued forms; counts match ``count``
    of a set (including of a superlative or comparison); truth values match
-   ``is_in(candidate entity or reference, one- or two-hop set)``.
+   ``is_in(candidate entity or reference, one- or two-hop set)``. Two-part
+   answers (lists of two counts or two truth values, as :func:`read_csqa`
+   keeps them) match ``pair_num(count(A), count(B))`` over simple sets (the
+   eight best-ranked sets of each size) and ``pair_bool(is_in(a, S), is_in(b,
+   S))`` for two different candidate entities tested against the same set,
+   neither of them an anchor of that set.
 
 Stages 2 (set operators) and 3 (counts) are skipped once an earlier stage has
 found a form that uses every symbol of the turn, since they only build larger
@@ -307,10 +316,16 @@ def _answer_kind(answer):
             f"an answer must be a list of entity ids, an int or a bool, got {answer!r}"
         )
     if answer and all(isinstance(a, (bool, int)) for a in answer):
-        raise ValueError(
-            f"two-part answer {answer!r} (one count or yes/no per type): the grammar has "
-            "no single form for it"
-        )
+        # Two-part answers of "Mult. entity type" questions, in order.
+        if len(answer) != 2:
+            raise ValueError(f"multi-part answers must have two parts, got {answer!r}")
+        if all(isinstance(a, bool) for a in answer):
+            return "pair_bool", tuple(answer)
+        if any(isinstance(a, bool) for a in answer) or min(answer) < 0:
+            raise ValueError(
+                f"a two-part answer holds two counts (>= 0) or two truth values, got {answer!r}"
+            )
+        return "pair_num", tuple(answer)
     for a in answer:
         if not isinstance(a, str):
             raise ValueError(f"entity answers must hold id strings, got {a!r}")
@@ -763,6 +778,13 @@ class _State:
             # Verification forms use no set operator and no counts.
             self._verification(atoms, simple)
             return
+        if self.kind == "pair_bool":
+            self._verification_pair(atoms, simple)
+            return
+        if self.kind == "pair_num":
+            # "How many A and B ...": two counts of simple sets.
+            self._count_pair(simple)
+            return
         if self._complete():
             return
         # One set operator over one-hop (filtered) sets.
@@ -811,6 +833,43 @@ class _State:
                 if (a_value <= value) == self.gold:
                     for a in a_exprs[:1]:
                         self.found.extend(Op("is_in", (a, e)) for e in exprs)
+
+    def _verification_pair(self, atoms: dict, sets: dict):
+        """``pair_bool(is_in(a, S), is_in(b, S))``: two entities tested against
+        the same set ("Is X a citizen of A and B?")."""
+        g0, g1 = self.gold
+        items = list(atoms.items())
+        for value, exprs in sets.items():
+            e = exprs[0]
+            # The tested entities are not the set's own anchors ("Is X in
+            # find(X, r)" is true or false by the graph's shape, not the question).
+            anchors = symbols(e)["entity"] | {r.name for r in _references(e)}
+            for a_value, a_exprs in items:
+                self.tick()
+                a = a_exprs[0]
+                if (a_value <= value) != g0 or _atom_name(a) in anchors:
+                    continue
+                for b_value, b_exprs in items:
+                    b = b_exprs[0]
+                    if b_value == a_value or (b_value <= value) != g1 or _atom_name(b) in anchors:
+                        continue
+                    self.tick()
+                    first, second = Op("is_in", (a, e)), Op("is_in", (b, e))
+                    self.found.append(Op("pair_bool", (first, second)))
+
+    def _count_pair(self, sets: dict, per_part: int = 8):
+        """``pair_num(count(A), count(B))`` for two simple sets of the answer's
+        sizes, the ``per_part`` best-ranked sets of each size combined."""
+        parts = []
+        for n in self.gold:
+            forms = [Op("count", (e,)) for v, es in sets.items() if len(v) == n for e in es]
+            forms.sort(key=lambda f: (self.rank_key(f), str(f)))
+            parts.append(forms[:per_part])
+        for a in parts[0]:
+            for b in parts[1]:
+                self.tick()
+                if a != b:
+                    self.found.append(Op("pair_num", (a, b)))
 
     def _set_operators(self, base: dict, singles: list) -> dict:
         pool: dict = {}
@@ -879,6 +938,39 @@ class _State:
                         op = "count_each" if forward else "count_each_reverse"
                         cm = Op(op, (Op("all", (Type(t1),)), Relation(r), Type(t2)))
                         self._use_counts(cm, counts, nums)
+        if self._complete():
+            return
+        # "Mult. entity type": counts summed over two target types, among the
+        # first few candidate types (the rest would multiply the search).
+        pairs = [(a, b) for i, a in enumerate(self.types[:4]) for b in self.types[i + 1 : 4]]
+        if not pairs:
+            return
+        for value, exprs in list(base.items()):
+            # Numbers such as "than Togo": that entity's objects of either type.
+            if not isinstance(exprs[0], Op) or exprs[0].name not in ("find", "find_reverse"):
+                continue
+            for t2, t3 in pairs:
+                self.tick()
+                m2, m3 = self.kg.members(t2), self.kg.members(t3)
+                a, b = value & m2, value & m3
+                if a or b:
+                    either = Op(
+                        "union",
+                        (Op("filter", (exprs[0], Type(t2))), Op("filter", (exprs[0], Type(t3)))),
+                    )
+                    nums.setdefault(len(a | b), []).append(Op("count", (either,)))
+        for t1 in self.types:
+            for t2, t3 in pairs:
+                for r in self.relations:
+                    for forward in (True, False):
+                        self.tick()
+                        c2, c3 = S.counts(forward, t1, r, t2), S.counts(forward, t1, r, t3)
+                        if not c2 or not (any(c2.values()) or any(c3.values())):
+                            continue
+                        counts = {e: c + c3.get(e, 0) for e, c in c2.items()}
+                        op = "count_each2" if forward else "count_each2_reverse"
+                        cm = Op(op, (Op("all", (Type(t1),)), Relation(r), Type(t2), Type(t3)))
+                        self._use_counts(cm, counts, nums)
 
     def _use_counts(self, cm, counts: dict, nums: dict):
         want_set = self.kind == "set"
@@ -911,6 +1003,18 @@ class _State:
 S_ALTS = 2
 
 
+def _atom_name(atom) -> str:
+    return atom.id if isinstance(atom, Entity) else atom.name
+
+
+def _references(lf) -> list:
+    if isinstance(lf, Reference):
+        return [lf]
+    if isinstance(lf, Op):
+        return [r for a in lf.args for r in _references(a)]
+    return []
+
+
 def _union(look, entities, rel):
     out: set[str] = set()
     for e in entities:
@@ -939,9 +1043,10 @@ def search(turn: Mapping, answer, kg: KnowledgeGraph, **params) -> SearchResult:
     ----------
     turn : dict
         A self-contained turn (CSQA user turn plus ``"previous"``).
-    answer : list of str, int or bool
-        The gold answer.
+    answer : list of str, int, bool or list of two ints or two bools
+        The gold answer (a two-part answer in the order the system gives it).
     kg : KnowledgeGraph
+        The graph the forms run on.
     **params
         Options of :class:`Searcher` (``time_budget``, ``max_results``, ...).
         Searchers (and their caches) are reused across calls on the same graph.
