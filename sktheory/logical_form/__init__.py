@@ -142,8 +142,14 @@ __all__ = [
 
 
 def sample_path():
-    """Folder of the shipped sample: ``kg/`` (CSQA knowledge-graph files) and
-    ``dialogs/`` (CSQA dialog files) of a small generated data set."""
+    """Folder of the shipped sample of a small generated data set.
+
+    Returns
+    -------
+    importlib.resources.abc.Traversable
+        The folder, holding ``kg/`` (CSQA knowledge-graph files) and
+        ``dialogs/`` (CSQA dialog files).
+    """
     return resources.files(__package__).joinpath("data")
 
 
@@ -153,6 +159,15 @@ def load_sample():
     A small seeded graph and conversations covering every CSQA question type,
     read back through the CSQA readers (:meth:`KnowledgeGraph.from_csqa_folder`
     and :func:`read_csqa`).
+
+    Returns
+    -------
+    kg : KnowledgeGraph
+        The sample graph.
+    turns : list of dict
+        The self-contained turns of every dialog.
+    answers : list
+        Their gold answers.
     """
     with resources.as_file(sample_path()) as folder:
         kg = KnowledgeGraph.from_csqa_folder(folder / "kg")

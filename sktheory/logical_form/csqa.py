@@ -96,6 +96,19 @@ def validate_turn(turn, where: str = "turn") -> None:
     ``entities_in_utterance``, ``relations``, ``type_list`` (lists of str),
     ``previous`` (dict with optional ``user`` and ``system`` dicts; the system
     turn's ``all_entities`` a list of str).
+
+    Parameters
+    ----------
+    turn : dict
+        The turn to check.
+    where : str, default="turn"
+        How the error message names the turn.
+
+    Raises
+    ------
+    ValueError
+        If the turn or one of its fields is malformed; the message names the
+        field.
     """
     if not isinstance(turn, Mapping):
         raise ValueError(f"{where} must be a dict, got {type(turn).__name__}")
@@ -171,6 +184,19 @@ def answer_from_turns(user: Mapping, system: Mapping):
     NO respectively"`` -> ``[True, False]``), ``None`` when such a reply has no
     number or yes/no; otherwise the system's ``all_entities``.
 
+    Parameters
+    ----------
+    user : dict
+        The user turn; its ``"question-type"`` decides how the reply is read.
+    system : dict
+        The system turn: its ``"utterance"`` and ``"all_entities"``.
+
+    Returns
+    -------
+    list of str, int, bool, list or None
+        Entity ids, a count, a truth value, the parts of a two-part answer,
+        or None for a count or verification reply that could not be read.
+
     Raises
     ------
     ValueError
@@ -199,6 +225,16 @@ def answer_from_turns(user: Mapping, system: Mapping):
 
 def read_dialog(source) -> list[dict]:
     """Read one CSQA dialog: a path to a JSON file, or an already loaded list.
+
+    Parameters
+    ----------
+    source : str, path-like or list of dict
+        A CSQA dialog file, or its turns already loaded.
+
+    Returns
+    -------
+    list of dict
+        The dialog's turns, alternating user and system, validated.
 
     Raises
     ------
@@ -257,6 +293,19 @@ def dialog_to_turns(dialog: Sequence[Mapping]) -> tuple[list[dict], list]:
     turn marked with a ``"clarification"`` key (see the module docstring). A
     ``"Clarification"`` question at the very end of a dialog has no answer and
     gives no turn.
+
+    Parameters
+    ----------
+    dialog : sequence of dict
+        One CSQA dialog's turns, alternating user and system.
+
+    Returns
+    -------
+    turns : list of dict
+        The self-contained turns, each with its ``"previous"`` user and system
+        turns (None for the first).
+    answers : list
+        Each turn's answer, as :func:`answer_from_turns` reads it.
 
     Raises
     ------
@@ -398,7 +447,20 @@ def _natural_key(p: Path):
 
 
 def write_dialog(dialog: Sequence[Mapping], path) -> None:
-    """Write one dialog as a CSQA JSON file (validated first)."""
+    """Write one dialog as a CSQA JSON file (validated first).
+
+    Parameters
+    ----------
+    dialog : sequence of dict
+        The dialog's turns, alternating user and system.
+    path : str or path-like
+        The file to write; missing parent folders are created.
+
+    Raises
+    ------
+    ValueError
+        If the dialog is malformed (see :func:`read_dialog`).
+    """
     dialog = read_dialog(list(dialog))
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -406,7 +468,22 @@ def write_dialog(dialog: Sequence[Mapping], path) -> None:
 
 
 def write_csqa(dialogs: Sequence[Sequence[Mapping]], folder, *, per_folder: int = 100) -> list:
-    """Write dialogs in CSQA's layout ``folder/QA_<k>/QA_<i>.json``; returns the paths."""
+    """Write dialogs in CSQA's layout ``folder/QA_<k>/QA_<i>.json``; returns the paths.
+
+    Parameters
+    ----------
+    dialogs : sequence of sequence of dict
+        The dialogs, each a list of turns alternating user and system.
+    folder : str or path-like
+        The root folder.
+    per_folder : int, default=100
+        Dialogs per ``QA_<k>`` subfolder.
+
+    Returns
+    -------
+    list of pathlib.Path
+        The written files, in the order of ``dialogs``.
+    """
     folder = Path(folder)
     paths = []
     for i, dialog in enumerate(dialogs):
@@ -423,6 +500,18 @@ def answer_score(predicted, gold) -> float:
 
     Two empty entity sets score 1. This per-turn mean is *not* what published
     CSQA systems report; see :func:`csqa_scores` for those metrics.
+
+    Parameters
+    ----------
+    predicted : list of str, int, bool, list or None
+        The predicted answer.
+    gold : list of str, int, bool or list
+        The gold answer, as :func:`answer_from_turns` reads it.
+
+    Returns
+    -------
+    float
+        The score, in [0, 1].
 
     Raises
     ------
@@ -507,6 +596,7 @@ def csqa_scores(
     question_types : sequence of str
         Each turn's ``"question-type"``.
     macro : bool, default=False
+        Report D2A's macro precision, recall and F1 instead of the micro ones.
 
     Returns
     -------

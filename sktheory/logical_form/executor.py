@@ -78,7 +78,26 @@ _COMPARE = {
 
 
 def previous_refs(turn: Mapping | None) -> dict[str, frozenset[str]]:
-    """Values of ``prev_answer`` and ``prev_entities`` for a turn dict."""
+    """Values of ``prev_answer`` and ``prev_entities`` for a turn dict.
+
+    Parameters
+    ----------
+    turn : dict or None
+        A turn; its ``"previous"`` entry, if any, holds the previous
+        ``"system"`` and ``"user"`` turns.
+
+    Returns
+    -------
+    dict of str to frozenset of str
+        ``{"prev_answer": .., "prev_entities": ..}``: the previous system
+        turn's ``all_entities`` and the previous user turn's
+        ``entities_in_utterance`` (both empty without a previous turn).
+
+    Raises
+    ------
+    TypeError
+        If the turn or its previous turn is not a dict.
+    """
     empty = {"prev_answer": frozenset(), "prev_entities": frozenset()}
     if turn is None:
         return empty
@@ -180,6 +199,7 @@ class Executor:
     Parameters
     ----------
     kg : KnowledgeGraph
+        The graph the forms run on.
     strict : bool, default=True
         Raise :class:`UnknownSymbolError` for identifiers unknown to the graph;
         with False they denote empty results (see the module's rules).
@@ -207,6 +227,20 @@ class Executor:
     def execute(self, lf, turn: Mapping | None = None):
         """Run a form (text or tree) and return the answer (list, int or bool).
 
+        Parameters
+        ----------
+        lf : str or LogicalForm
+            The form, as text (parsed and type-checked; never evaluated as
+            code) or as a tree.
+        turn : dict, optional
+            The turn, for ``prev_answer`` and ``prev_entities``.
+
+        Returns
+        -------
+        list of str, int, bool or list
+            Sorted entity ids, a count, a truth value, or the two parts of a
+            two-part answer as a list in order.
+
         Raises
         ------
         LogicalFormError
@@ -221,8 +255,22 @@ class Executor:
         return to_answer(self._eval(lf, refs))
 
     def evaluate(self, node, turn: Mapping | None = None):
-        """Raw value of any node: frozenset, int, bool, dict entity -> count, or
-        a tuple of two ints or bools (a two-part answer)."""
+        """Raw value of any node, including non-top-level kinds such as counts.
+
+        Parameters
+        ----------
+        node : LogicalForm or Op
+            A type-checked node of kind ``set``, ``num``, ``bool``, ``counts``
+            or ``pair``.
+        turn : dict, optional
+            The turn, for ``prev_answer`` and ``prev_entities``.
+
+        Returns
+        -------
+        frozenset, int, bool, dict or tuple
+            A set of entity ids, a count, a truth value, a dict entity ->
+            count, or a tuple of two ints or bools (a two-part answer).
+        """
         check(node, ("set", "num", "bool", "counts", "pair"))
         if self.strict:
             self._check_symbols(node)
@@ -330,6 +378,7 @@ def execute(lf, kg: KnowledgeGraph, turn: Mapping | None = None, *, strict: bool
         The form, as text (parsed and type-checked; never evaluated as code)
         or as a tree.
     kg : KnowledgeGraph
+        The graph the form runs on.
     turn : dict, optional
         The turn, for ``prev_answer`` and ``prev_entities``.
     strict : bool, default=True

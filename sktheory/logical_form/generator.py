@@ -111,6 +111,7 @@ def make_knowledge_graph(
         Share of entities that receive the label of another entity of the
         same type (the ambiguity clarification questions resolve).
     random_state : int or None, default=0
+        Seed of the generator; None draws fresh entropy.
 
     Returns
     -------
@@ -582,11 +583,13 @@ def make_dialogs(
     kg : KnowledgeGraph
         Usually from :func:`make_knowledge_graph` (its relations and types).
     n_dialogs : int, default=20
+        Number of dialogs.
     n_turns : int, default=8
         User/system pairs per dialog (a clarification adds one).
     question_types : sequence of str, optional
         Subset of :data:`QUESTION_TYPES`.
     random_state : int or None, default=0
+        Seed of the generator; None draws fresh entropy.
 
     Returns
     -------
@@ -670,9 +673,24 @@ def make_dataset(
 ):
     """A graph and self-contained turns, answers and gold forms over it.
 
+    Parameters
+    ----------
+    n_dialogs : int, default=20
+        Number of dialogs (see :func:`make_dialogs`).
+    n_entities : int, default=600
+        Approximate number of entities of the generated graph (see
+        :func:`make_knowledge_graph`); unused when ``kg`` is given.
+    n_turns : int, default=8
+        User/system pairs per dialog.
+    kg : KnowledgeGraph, optional
+        The graph to converse over; by default one is generated.
+    random_state : int or None, default=0
+        Seed of the graph and the dialogs; None draws fresh entropy.
+
     Returns
     -------
     kg : KnowledgeGraph
+        The graph the answers hold in.
     turns : list of dict
         Self-contained turns (see :func:`dialog_to_turns`).
     answers : list

@@ -107,7 +107,15 @@ _KIND_WORDS = {
 
 @dataclass(frozen=True)
 class Signature:
-    """Argument kinds and result kind of an operator."""
+    """Argument kinds and result kind of an operator.
+
+    Attributes
+    ----------
+    args : tuple of str
+        Kinds of the operator's arguments, in order.
+    result : str
+        Kind of the operator's result.
+    """
 
     args: tuple[str, ...]
     result: str
@@ -159,7 +167,16 @@ class LogicalFormTypeError(LogicalFormError):
 
 @dataclass(frozen=True)
 class Entity:
-    """An entity identifier; as a logical form, the set holding that entity."""
+    """An entity identifier; as a logical form, the set holding that entity.
+
+    Attributes
+    ----------
+    id : str
+        Entity identifier, such as ``Q1``.
+    pos : tuple of (int, int) or None, default=None
+        Line and column in the parsed text, for error messages; takes no part
+        in equality or hashing.
+    """
 
     id: str
     pos: tuple[int, int] | None = field(default=None, compare=False, repr=False)
@@ -172,7 +189,16 @@ class Entity:
 
 @dataclass(frozen=True)
 class Relation:
-    """A relation identifier (operator argument only)."""
+    """A relation identifier (operator argument only).
+
+    Attributes
+    ----------
+    id : str
+        Relation identifier, such as ``P17``.
+    pos : tuple of (int, int) or None, default=None
+        Line and column in the parsed text, for error messages; takes no part
+        in equality or hashing.
+    """
 
     id: str
     pos: tuple[int, int] | None = field(default=None, compare=False, repr=False)
@@ -185,7 +211,16 @@ class Relation:
 
 @dataclass(frozen=True)
 class Type:
-    """A type identifier (operator argument only)."""
+    """A type identifier (operator argument only).
+
+    Attributes
+    ----------
+    id : str
+        Type identifier, such as ``Q5``.
+    pos : tuple of (int, int) or None, default=None
+        Line and column in the parsed text, for error messages; takes no part
+        in equality or hashing.
+    """
 
     id: str
     pos: tuple[int, int] | None = field(default=None, compare=False, repr=False)
@@ -198,7 +233,16 @@ class Type:
 
 @dataclass(frozen=True)
 class Number:
-    """A non-negative integer, usually read from the utterance."""
+    """A non-negative integer, usually read from the utterance.
+
+    Attributes
+    ----------
+    value : int
+        The number.
+    pos : tuple of (int, int) or None, default=None
+        Line and column in the parsed text, for error messages; takes no part
+        in equality or hashing.
+    """
 
     value: int
     pos: tuple[int, int] | None = field(default=None, compare=False, repr=False)
@@ -216,6 +260,14 @@ class Reference:
     ``prev_answer`` is the set of entities of the previous system turn
     (``all_entities``); ``prev_entities`` the entities linked in the previous
     user turn (``entities_in_utterance``). Both are empty without a previous turn.
+
+    Attributes
+    ----------
+    name : {"prev_answer", "prev_entities"}
+        Which set of the previous turns it refers to.
+    pos : tuple of (int, int) or None, default=None
+        Line and column in the parsed text, for error messages; takes no part
+        in equality or hashing.
     """
 
     name: str
@@ -229,7 +281,18 @@ class Reference:
 
 @dataclass(frozen=True)
 class Op:
-    """An operator applied to its arguments."""
+    """An operator applied to its arguments.
+
+    Attributes
+    ----------
+    name : str
+        Operator name, a key of :data:`OPERATORS`.
+    args : tuple
+        Argument nodes, one per argument kind of the operator's signature.
+    pos : tuple of (int, int) or None, default=None
+        Line and column in the parsed text, for error messages; takes no part
+        in equality or hashing.
+    """
 
     name: str
     args: tuple
@@ -469,6 +532,11 @@ def check(lf, expected: tuple[str, ...] | str = TOP_KINDS) -> LogicalForm:
     expected : str or tuple of str, default=("set", "num", "bool", "pair")
         Kinds the whole form may have.
 
+    Returns
+    -------
+    LogicalForm
+        ``lf`` itself, once it type-checks.
+
     Raises
     ------
     LogicalFormTypeError
@@ -536,15 +604,38 @@ def _check(node, expected, path):
 
 
 def size(lf) -> int:
-    """Number of nodes of a form (the length ranked by the search)."""
+    """Number of nodes of a form (the length ranked by the search).
+
+    Parameters
+    ----------
+    lf : LogicalForm
+        The form.
+
+    Returns
+    -------
+    int
+        Count of operators and leaves in the form.
+    """
     if isinstance(lf, Op):
         return 1 + sum(size(a) for a in lf.args)
     return 1
 
 
 def symbols(lf) -> dict[str, set]:
-    """Identifiers used by a form: ``{"entity": .., "relation": .., "type": ..,
-    "number": .., "reference": ..}``."""
+    """Identifiers used by a form, by category.
+
+    Parameters
+    ----------
+    lf : LogicalForm
+        The form.
+
+    Returns
+    -------
+    dict of str to set
+        ``{"entity": .., "relation": .., "type": .., "number": ..,
+        "reference": ..}``: the entity, relation and type identifiers, the
+        integers and the reference names that occur in the form.
+    """
     out: dict[str, set] = {k: set() for k in ("entity", "relation", "type", "number", "reference")}
 
     def walk(node):
@@ -582,6 +673,16 @@ def linearize(lf) -> list[tuple[str, str]]:
     ``"number"``, ``"ref"``. Since every operator has a fixed arity, no
     brackets are needed; :func:`from_linear` inverts it.
 
+    Parameters
+    ----------
+    lf : LogicalForm
+        The form.
+
+    Returns
+    -------
+    list of tuple of (str, str)
+        The form's tokens in prefix order; numbers are written as strings.
+
     Examples
     --------
     >>> from sktheory.logical_form import linearize, parse
@@ -614,6 +715,11 @@ class PrefixState:
     categories and operators that fit; :meth:`push` consumes one token and
     raises :class:`LogicalFormTypeError` if it does not fit.
 
+    Parameters
+    ----------
+    top : tuple of str, default=("set", "num", "bool", "pair")
+        Kinds the whole form may have.
+
     Examples
     --------
     >>> from sktheory.logical_form import PrefixState
@@ -645,7 +751,15 @@ class PrefixState:
         return self._stack[-1] if self._stack else ()
 
     def allowed(self) -> dict[str, list[str]]:
-        """Leaf categories and operator names allowed next."""
+        """Leaf categories and operator names allowed next.
+
+        Returns
+        -------
+        dict of str to list of str
+            ``{"categories": [...], "ops": [...]}``: the leaf token categories
+            and the operator names whose result fits the expected kind (both
+            empty when the form is complete).
+        """
         kinds = self.expected_kinds
         cats = []
         if "set" in kinds:
@@ -660,7 +774,19 @@ class PrefixState:
         return {"categories": cats, "ops": ops}
 
     def push(self, token: tuple[str, str]) -> None:
-        """Consume one ``(category, value)`` token."""
+        """Consume one ``(category, value)`` token.
+
+        Parameters
+        ----------
+        token : tuple of (str, str)
+            A token as :func:`linearize` writes it.
+
+        Raises
+        ------
+        LogicalFormTypeError
+            If the token does not fit the expected kind, or the form is
+            already complete.
+        """
         if not self._stack:
             raise LogicalFormTypeError("the logical form is already complete")
         category, value = token
@@ -693,6 +819,16 @@ class PrefixState:
 
 def from_linear(tokens) -> LogicalForm:
     """Build a form from its prefix tokens (the inverse of :func:`linearize`).
+
+    Parameters
+    ----------
+    tokens : iterable of tuple of (str, str)
+        Tokens in prefix order, as :func:`linearize` writes them.
+
+    Returns
+    -------
+    LogicalForm
+        The type-checked form.
 
     Raises
     ------

@@ -134,6 +134,8 @@ class LogicalFormParser(TorchEstimator):
         Seeds the fit's own generator (initialisation, minibatch order and
         dropout); torch's process-wide generator is neither used nor changed.
     device : {"cpu", "cuda", "auto"}, default="cpu"
+        Where the network lives and trains; ``"auto"`` picks CUDA when
+        available, and ``"cuda"`` without a usable GPU raises.
     dtype : {"float32", "float64"}, default="float32"
         float32 by default: outputs are discrete forms and the attention
         layers run about twice as fast.
@@ -183,8 +185,8 @@ class LogicalFormParser(TorchEstimator):
 
     See Also
     --------
-    sktheory.logical_form.search : the weak-supervision search.
-    sktheory.logical_form.PrefixState : the grammar state used to decode.
+    sktheory.logical_form.search : The weak-supervision search.
+    sktheory.logical_form.PrefixState : The grammar state used to decode.
 
     Examples
     --------
@@ -377,7 +379,8 @@ class LogicalFormParser(TorchEstimator):
 
         Returns
         -------
-        self
+        self : LogicalFormParser
+            The fitted estimator.
         """
         return self._fit(X, y, sample_weight=sample_weight)
 
@@ -638,6 +641,7 @@ class LogicalFormParser(TorchEstimator):
         Parameters
         ----------
         X : sequence of dict
+            Self-contained turns (CSQA user turn plus ``"previous"``).
         kg : KnowledgeGraph, optional
             Graph for the symbols' labels (default: the estimator's ``kg``);
             pass a new graph to parse turns about it.
@@ -645,6 +649,7 @@ class LogicalFormParser(TorchEstimator):
         Returns
         -------
         ndarray of object, shape (n_turns,)
+            Each turn's form as a string, or None.
 
         Raises
         ------
@@ -859,6 +864,7 @@ class LogicalFormParser(TorchEstimator):
         Parameters
         ----------
         X : sequence of dict
+            Self-contained turns (CSQA user turn plus ``"previous"``).
         kg : KnowledgeGraph, optional
             Default: the estimator's ``kg``.
 
@@ -877,10 +883,24 @@ class LogicalFormParser(TorchEstimator):
         ]
 
     def score(self, X: Sequence[Mapping], y: Sequence, kg: KnowledgeGraph | None = None) -> float:
-        """Mean CSQA answer score (:func:`answer_score`: F1 on entity answers,
-        exact match on counts and booleans) of the executed predictions.
+        """Mean CSQA answer score of the executed predictions.
 
-        ``y`` may hold answers or logical forms (executed for the gold answers).
+        The score of a turn is :func:`answer_score`: F1 on entity answers,
+        exact match on counts and booleans.
+
+        Parameters
+        ----------
+        X : sequence of dict
+            Self-contained turns (CSQA user turn plus ``"previous"``).
+        y : sequence
+            Gold answers, or logical forms (executed for the gold answers).
+        kg : KnowledgeGraph, optional
+            Default: the estimator's ``kg``.
+
+        Returns
+        -------
+        float
+            The mean score over the turns, in [0, 1].
         """
         scores = self._answer_scores(X, y, kg)
         return float(np.mean(scores))
@@ -902,6 +922,21 @@ class LogicalFormParser(TorchEstimator):
 
         Types follow CSQA's order (then any others, then ``"(none)"`` for turns
         without a question type), with ``"overall"`` last.
+
+        Parameters
+        ----------
+        X : sequence of dict
+            Self-contained turns (CSQA user turn plus ``"previous"``).
+        y : sequence
+            Gold answers, or logical forms (executed for the gold answers).
+        kg : KnowledgeGraph, optional
+            Default: the estimator's ``kg``.
+
+        Returns
+        -------
+        dict of str to dict
+            Question type -> ``{"n": int, "score": float}``, the number of
+            turns and their mean :func:`answer_score`.
         """
         scores = self._answer_scores(X, y, kg)
         report = {
@@ -927,6 +962,29 @@ class LogicalFormParser(TorchEstimator):
         macro scores with ``macro=True``. Turns whose gold answer is None
         (replies the reader could not read) are counted as ``"unscored"``.
         ``y`` holds answers (not forms).
+
+        Parameters
+        ----------
+        X : sequence of dict
+            Self-contained turns (CSQA user turn plus ``"previous"``).
+        y : sequence
+            Gold answers, as :func:`~sktheory.logical_form.read_csqa` gives them.
+        kg : KnowledgeGraph, optional
+            Default: the estimator's ``kg``.
+        macro : bool, default=False
+            Report D2A's macro precision, recall and F1 instead of the micro
+            ones.
+
+        Returns
+        -------
+        dict of str to dict of str to float
+            Question type -> its scores, as
+            :func:`~sktheory.logical_form.csqa_scores` reports them.
+
+        Raises
+        ------
+        ValueError
+            If ``X`` and ``y`` differ in length.
         """
         X = self._check_turns(X)
         if len(y) != len(X):

@@ -182,6 +182,7 @@ def to_sparql(
     Parameters
     ----------
     lf : str or LogicalForm
+        The form, as text (parsed and type-checked) or as a tree.
     turn : dict, optional
         The turn; ``prev_answer`` and ``prev_entities`` become ``VALUES``.
     namespace : str
@@ -189,6 +190,13 @@ def to_sparql(
         :meth:`KnowledgeGraph.to_rdflib`; ``""`` when identifiers are IRIs).
     type_predicate : str
         IRI of the typing predicate.
+
+    Returns
+    -------
+    str
+        A ``SELECT`` query whose rows give the answer: the entities of a set,
+        one count or truth value, or one row with both parts of a two-part
+        answer.
 
     Examples
     --------
@@ -206,6 +214,8 @@ class SparqlExecutor:
     Parameters
     ----------
     graph : rdflib.Graph
+        The graph the forms run on, as :meth:`KnowledgeGraph.to_rdflib` builds
+        it.
     namespace : str, default="http://sktheory.example/"
         Prefix of the graph's IRIs (see :meth:`KnowledgeGraph.to_rdflib`); IRIs
         of answers are stripped of it.
@@ -232,7 +242,22 @@ class SparqlExecutor:
         self.type_predicate = type_predicate
 
     def compile(self, lf, turn: Mapping | None = None) -> tuple[str, str]:
-        """Kind of the answer and the SPARQL text."""
+        """Kind of the answer and the SPARQL text.
+
+        Parameters
+        ----------
+        lf : str or LogicalForm
+            The form, as text (parsed and type-checked) or as a tree.
+        turn : dict, optional
+            The turn; ``prev_answer`` and ``prev_entities`` become ``VALUES``.
+
+        Returns
+        -------
+        kind : {"set", "num", "bool", "pair_num", "pair_bool"}
+            How to read the query's rows.
+        text : str
+            The SPARQL query.
+        """
         lf = parse(lf) if isinstance(lf, str) else check(lf)
         comp = _Compiler(self.namespace, self.type_predicate, previous_refs(turn))
         return comp.query(lf)

@@ -99,11 +99,14 @@ class SearchResult:
     forms : list of LogicalForm
         Forms whose execution equals the answer, best first.
     status : {"found", "not_found", "timeout", "error"}
+        How the search ended: forms found, none consistent within the search
+        space, a budget ran out, or the turn or answer was malformed.
     elapsed_ms : float
         Wall-clock time of the search.
     n_candidates : int
         Number of candidate expressions built.
     question_type : str or None
+        The turn's ``"question-type"``, if it has one.
     unknown : list of str
         Identifiers of the turn that the graph does not know (ignored).
     message : str
@@ -151,6 +154,7 @@ class Searcher:
     Parameters
     ----------
     kg : KnowledgeGraph
+        The graph the forms run on.
     time_budget : float, default=30.0
         Seconds allowed per turn: an outer safety net only (a search stopped
         by it depends on the machine's load).
@@ -228,7 +232,22 @@ class Searcher:
 
     # ------------------------------------------------------------------ public
     def search(self, turn: Mapping, answer) -> SearchResult:
-        """Consistent forms for one turn and its gold answer; never raises."""
+        """Consistent forms for one turn and its gold answer; never raises.
+
+        Parameters
+        ----------
+        turn : dict
+            A self-contained turn (CSQA user turn plus ``"previous"``).
+        answer : list of str, int, bool or list of two ints or two bools
+            The gold answer (a two-part answer in the order the system gives
+            it).
+
+        Returns
+        -------
+        SearchResult
+            The consistent forms, best first, with the search's status (status
+            ``"error"`` for a bad turn or answer).
+        """
         start = time.perf_counter()
         qtype = turn.get("question-type") if isinstance(turn, Mapping) else None
         result = SearchResult(question_type=qtype if isinstance(qtype, str) else None)
@@ -266,7 +285,26 @@ class Searcher:
 
     # ----------------------------------------------------------------- helpers
     def counts(self, forward: bool, t1: str, rel: str, t2: str):
-        """Cached per-entity counts of ``all(t1)`` by ``rel`` into type ``t2``."""
+        """Cached per-entity counts of ``all(t1)`` by ``rel`` into type ``t2``.
+
+        Parameters
+        ----------
+        forward : bool
+            Follow ``rel`` from subject to object (``count_each``); with False,
+            from object to subject (``count_each_reverse``).
+        t1 : str
+            Type of the entities counted for.
+        rel : str
+            The relation followed.
+        t2 : str
+            Type of the entities counted.
+
+        Returns
+        -------
+        dict of str to int
+            Each member of ``t1`` -> the number of members of ``t2`` it reaches
+            by ``rel``. Shared with the cache: do not modify it.
+        """
         key = (forward, t1, rel, t2)
         hit = self._counts_cache.get(key)
         if hit is None:
@@ -389,6 +427,14 @@ class SymbolRanker:
     entities do not lead to the right relation or type (questions about
     types only: "Which country has the most rivers?").
 
+    Attributes
+    ----------
+    weights : dict
+        Word stem -> ``{(category, symbol): weight}``, the positive pointwise
+        mutual informations.
+    top_k : int, default=3
+        Number of symbols per category that :meth:`rank` returns.
+
     Examples
     --------
     >>> from sktheory.logical_form import SymbolRanker, parse
@@ -406,9 +452,27 @@ class SymbolRanker:
     def fit(
         cls, turns: Sequence[Mapping], forms: Sequence, top_k: int = 3, sample_weight=None
     ) -> SymbolRanker:
-        """Count words against the relations and types of each turn's form
-        (turns whose form is None are skipped); a turn counts with its
-        ``sample_weight`` (an integer weight k as k copies of the turn)."""
+        """Count words against the relations and types of each turn's form.
+
+        Turns whose form is None are skipped; a turn counts with its
+        ``sample_weight`` (an integer weight k as k copies of the turn).
+
+        Parameters
+        ----------
+        turns : sequence of dict
+            Training turns; only their ``"utterance"`` is read.
+        forms : sequence of LogicalForm or None
+            Each turn's form, or None.
+        top_k : int, default=3
+            Number of symbols per category that :meth:`rank` returns.
+        sample_weight : sequence of float, optional
+            Weight of each turn; all 1 by default.
+
+        Returns
+        -------
+        SymbolRanker
+            The fitted ranker.
+        """
         if sample_weight is None:
             sample_weight = [1.0] * len(turns)
         pair: dict = {}
@@ -438,7 +502,19 @@ class SymbolRanker:
         return cls(weights=weights, top_k=top_k)
 
     def scores(self, text) -> dict:
-        """(category, symbol) -> score for an utterance (positive scores only)."""
+        """(category, symbol) -> score for an utterance (positive scores only).
+
+        Parameters
+        ----------
+        text : str or None
+            The utterance.
+
+        Returns
+        -------
+        dict
+            ``(category, symbol)`` -> the sum of its weights over the
+            utterance's word stems, for symbols with a positive score.
+        """
         out: dict = {}
         for w in sorted(_stems(text)):
             for sym, v in self.weights.get(w, {}).items():
@@ -446,7 +522,18 @@ class SymbolRanker:
         return out
 
     def rank(self, text) -> dict[str, list[str]]:
-        """The ``top_k`` best relations and types for an utterance."""
+        """The ``top_k`` best relations and types for an utterance.
+
+        Parameters
+        ----------
+        text : str or None
+            The utterance.
+
+        Returns
+        -------
+        dict of str to list of str
+            ``{"relation": [...], "type": [...]}``, best first.
+        """
         scored = self.scores(text)
         out = {}
         for category in ("relation", "type"):
@@ -488,6 +575,22 @@ def candidate_symbols(
       the previous one's; frequency; identifier) and cut to
       ``max_relations`` / ``max_types``; the ranker's ``top_k`` come after
       them. Without ``kg`` only the ranker's choice remains.
+
+    Parameters
+    ----------
+    turn : dict
+        A self-contained turn (CSQA user turn plus ``"previous"``).
+    kg : KnowledgeGraph, optional
+        The graph; identifiers it does not know are dropped. Required for
+        graph candidates other than the ranker's.
+    candidates : {"gold", "graph"}, default="gold"
+        Where relation and type candidates come from (see above).
+    ranker : SymbolRanker, optional
+        Learned relation/type choice added to ``"graph"`` candidates.
+    max_relations : int, default=8
+        Relations taken from the graph, at most.
+    max_types : int, default=8
+        Types taken from the graph, at most.
 
     Returns
     -------
@@ -1074,7 +1177,29 @@ def search(turn: Mapping, answer, kg: KnowledgeGraph, **params) -> SearchResult:
 
 
 def search_many(turns: Sequence, answers: Sequence, kg: KnowledgeGraph, **params) -> list:
-    """:func:`search` over a batch; one result per turn, never raises per row."""
+    """:func:`search` over a batch; one result per turn, never raises per row.
+
+    Parameters
+    ----------
+    turns : sequence of dict
+        Self-contained turns.
+    answers : sequence
+        Their gold answers.
+    kg : KnowledgeGraph
+        The graph the forms run on.
+    **params
+        Options of :class:`Searcher`.
+
+    Returns
+    -------
+    list of SearchResult
+        One result per turn, in order.
+
+    Raises
+    ------
+    ValueError
+        If ``turns`` and ``answers`` differ in length.
+    """
     if len(turns) != len(answers):
         raise ValueError(f"{len(turns)} turns but {len(answers)} answers")
     searcher = _searcher_for(kg, params)
@@ -1095,6 +1220,7 @@ class CoverageReport:
     median_ms : float
         Median search time per turn, in milliseconds.
     results : list of SearchResult
+        The search result of each turn, in the order of the turns.
     """
 
     rows: list
@@ -1103,7 +1229,13 @@ class CoverageReport:
     results: list
 
     def to_markdown(self) -> str:
-        """The report as a markdown table."""
+        """The report as a markdown table.
+
+        Returns
+        -------
+        str
+            One row per question type, then an overall row.
+        """
         lines = [
             "| question type | turns | covered | coverage | median ms | timeouts | errors |",
             "|---|---:|---:|---:|---:|---:|---:|",
@@ -1130,8 +1262,35 @@ class CoverageReport:
 def coverage_report(
     turns: Sequence, answers: Sequence, kg: KnowledgeGraph, *, results=None, **params
 ) -> CoverageReport:
-    """Run the search on every turn (or reuse ``results``) and report coverage
-    per question type (CSQA's order, then any other types, then untyped)."""
+    """Run the search on every turn (or reuse ``results``) and report coverage.
+
+    Coverage is reported per question type (CSQA's order, then any other
+    types, then untyped).
+
+    Parameters
+    ----------
+    turns : sequence of dict
+        Self-contained turns.
+    answers : sequence
+        Their gold answers.
+    kg : KnowledgeGraph
+        The graph the forms run on.
+    results : list of SearchResult, optional
+        Results of an earlier search of these turns, reused instead of
+        searching again.
+    **params
+        Options of :class:`Searcher`.
+
+    Returns
+    -------
+    CoverageReport
+        Coverage, timeouts and errors per question type, and the results.
+
+    Raises
+    ------
+    ValueError
+        If ``results`` does not hold one result per turn.
+    """
     if results is None:
         results = search_many(turns, answers, kg, **params)
     if len(results) != len(turns):
