@@ -1146,3 +1146,109 @@ def test_search_finds_two_type_counts_and_two_part_answers():
     # Malformed multi-part answers are an error row, not an exception.
     assert search(t, [1, 2, 3], MULTI_KG).status == "error"
     assert search(t, [1, True], MULTI_KG).status == "error"
+
+
+# ---------------------------------------------------------------------------
+# Compact storage and streaming of CSQA's graph files
+
+
+def test_streamed_folder_matches_loaded_dictionaries(kg, tmp_path):
+    from sktheory.logical_form._store import iter_json_object
+
+    kg.to_csqa_folder(tmp_path)
+    data = json.loads((tmp_path / "wikidata_short_1.json").read_text("utf-8"))
+    # Tiny chunks make every entry straddle a read boundary.
+    assert dict(iter_json_object(tmp_path / "wikidata_short_1.json", chunk_size=3)) == data
+    loaded = KnowledgeGraph.from_csqa_folder(tmp_path)
+    assert list(loaded.triples()) == list(kg.triples())
+    assert loaded.entities == kg.entities and loaded.types == kg.types
+    for s, r, o in kg.triples():
+        assert o in loaded.objects(s, r) and s in loaded.subjects(o, r)
+    assert loaded.objects("fr", "no-such-relation") == frozenset()
+    assert loaded.members("no-such-type") == frozenset() and "atlantis" not in loaded.entities
+    # The search's read-only relation maps agree with the look-ups.
+    by = loaded._fwd.get("border", {})
+    assert set(by.keys()) == {s for s, r, _ in kg.triples() if r == "border"}
+    assert by["fr"] == loaded.objects("fr", "border") and loaded._rev.get("nope") is None
+    assert loaded.nbytes > 0
+
+
+def test_later_entity_type_file_wins_and_members_add(tmp_path):
+    (tmp_path / "wikidata_short_1.json").write_text('{"a": {"p": ["b", "b"]}}')
+    (tmp_path / "child_par_dict_save.json").write_text('{"a": "T1", "b": "T1"}')
+    (tmp_path / "child_par_dict_immed.json").write_text('{"a": "T2"}')
+    (tmp_path / "par_child_dict.json").write_text('{"T3": ["a"]}')
+    kg = KnowledgeGraph.from_csqa_folder(tmp_path)
+    assert kg.n_triples == 1  # duplicates dropped
+    assert kg.types_of("a") == {"T2", "T3"} and kg.types_of("b") == {"T1"}
+    assert kg.members("T1") == {"b"} and kg.types == {"T1", "T2", "T3"}
+
+
+@pytest.mark.parametrize(
+    "text, fragment",
+    [
+        ("", "empty"),
+        ("[1]", "expected an object"),
+        ('{"a": 1,}', "expected a key"),
+        ('{"a" 1}', "expected ':'"),
+        ('{"a": 1} x', "extra data"),
+    ],
+)
+def test_streaming_reader_refuses_malformed_json(tmp_path, text, fragment):
+    from sktheory.logical_form._store import iter_json_object
+
+    (tmp_path / "f.json").write_text(text)
+    with pytest.raises(ValueError, match="malformed CSQA JSON") as info:
+        list(iter_json_object(tmp_path / "f.json"))
+    assert fragment in str(info.value)
+
+
+# ---------------------------------------------------------------------------
+# fetch_csqa (no network: file:// URLs and a patched opener)
+
+
+def test_fetch_csqa_downloads_verifies_and_caches(tmp_path):
+    import hashlib
+
+    from sktheory.logical_form import fetch_csqa
+
+    src = tmp_path / "src.zip"
+    src.write_bytes(b"csqa dialogs")
+    digest = hashlib.sha256(b"csqa dialogs").hexdigest()
+    home = tmp_path / "home"
+    kwargs = {"parts": ("dialogs",), "urls": {"CSQA_v9.zip": src.as_uri()}}
+    paths = fetch_csqa(home, checksums={"CSQA_v9.zip": digest}, **kwargs)
+    assert paths["CSQA_v9.zip"] == home / "csqa" / "CSQA_v9.zip"
+    assert paths["CSQA_v9.zip"].read_bytes() == b"csqa dialogs"
+
+    def no_network(url):
+        raise AssertionError(f"downloaded {url} again")
+
+    again = fetch_csqa(home, checksums={"CSQA_v9.zip": digest}, opener=no_network, **kwargs)
+    assert again == paths
+    with pytest.raises(OSError, match="download_if_missing is False"):
+        fetch_csqa(tmp_path / "empty", download_if_missing=False, parts=("wikidata",))
+
+
+def test_fetch_csqa_checksum_mismatch_and_bad_parts(tmp_path):
+    import io
+
+    from sktheory.logical_form import fetch_csqa
+
+    calls = []
+
+    def opener(url):
+        calls.append(url)
+        return io.BytesIO(b"tampered")
+
+    with pytest.raises(ValueError, match="checksum mismatch"):
+        fetch_csqa(
+            tmp_path,
+            parts=("wikidata",),
+            checksums={"wikidata_proc_json.zip": "0" * 64},
+            opener=opener,
+        )
+    assert calls == ["https://zenodo.org/records/4052427/files/wikidata_proc_json.zip"]
+    assert not list((tmp_path / "csqa").iterdir())  # nothing half-written is kept
+    with pytest.raises(ValueError, match="unknown CSQA parts"):
+        fetch_csqa(tmp_path, parts=("graph",))

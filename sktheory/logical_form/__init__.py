@@ -27,6 +27,7 @@ True
 
 from importlib import resources
 
+from ._fetch import fetch_csqa, get_data_home
 from .csqa import (
     ACCURACY_TYPES,
     COUNT_TYPES,
@@ -119,7 +120,9 @@ __all__ = [
     "csqa_scores",
     "dialog_to_turns",
     "execute",
+    "fetch_csqa",
     "from_linear",
+    "get_data_home",
     "linearize",
     "load_sample",
     "make_dataset",

@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Set as AbstractSet
 from pathlib import Path
+
+import numpy as np
+
+from ._store import Adjacency, GraphBuilder, Interner, iter_json_object
 
 __all__ = ["CSQA_KG_FILES", "KnowledgeGraph", "UnknownSymbolError"]
 
@@ -22,6 +27,11 @@ CSQA_KG_FILES = {
     "type_labels": ("child_par_dict_name_2_corr.json",),
     "relation_labels": ("filtered_property_wikidata4.json",),
 }
+
+
+_EMPTY: frozenset[str] = frozenset()
+# Elements of materialized look-up results a graph keeps before starting afresh.
+_CACHE_ELEMENTS = 2_000_000
 
 
 class UnknownSymbolError(KeyError):
@@ -51,6 +61,15 @@ class KnowledgeGraph:
     relation_labels : mapping of str to str, optional
         Labels of relations.
 
+    Attributes
+    ----------
+    entities : set of str
+        Every entity that occurs in a triple or has a type (a read-only view).
+    relations : frozenset of str
+        Every relation.
+    types : frozenset of str
+        Every type.
+
     Raises
     ------
     TypeError
@@ -58,19 +77,11 @@ class KnowledgeGraph:
     ValueError
         If a triple, type or label is malformed.
 
-    Attributes
-    ----------
-    entities : frozenset of str
-        Every entity that occurs in a triple or has a type.
-    relations : frozenset of str
-        Every relation.
-    types : frozenset of str
-        Every type.
-
     See Also
     --------
-    KnowledgeGraph.from_csqa_json, KnowledgeGraph.from_csqa_folder,
-    KnowledgeGraph.from_rdflib
+    KnowledgeGraph.from_csqa_json : Build from CSQA's JSON dictionaries.
+    KnowledgeGraph.from_csqa_folder : Load CSQA's knowledge-graph files.
+    KnowledgeGraph.from_rdflib : Build from an rdflib graph.
 
     Examples
     --------
@@ -89,19 +100,14 @@ class KnowledgeGraph:
         labels: Mapping[str, str] | None = None,
         relation_labels: Mapping[str, str] | None = None,
     ):
-        self._fwd: dict[str, dict[str, set[str]]] = {}
-        self._rev: dict[str, dict[str, set[str]]] = {}
-        self._types: dict[str, set[str]] = {}
-        self._members: dict[str, set[str]] = {}
-        self._labels: dict[str, str] = {}
-        self._relation_labels: dict[str, str] = {}
-        entities: set[str] = set()
         if isinstance(triples, (str, bytes, Mapping)) or not isinstance(triples, Iterable):
             raise TypeError(
                 "KnowledgeGraph expects an iterable of (subject, relation, object) "
                 f"string triples, got {type(triples).__name__}; load CSQA files with "
                 "KnowledgeGraph.from_csqa_folder or from_csqa_json."
             )
+        builder = GraphBuilder()
+        add = builder.add_triple
         for i, triple in enumerate(triples):
             if not isinstance(triple, (tuple, list)) or len(triple) != 3:
                 raise ValueError(f"triple {i} must be (subject, relation, object), got {triple!r}")
@@ -111,77 +117,207 @@ class KnowledgeGraph:
                     raise ValueError(
                         f"triple {i}: {name} must be a non-empty string, got {value!r}"
                     )
-            self._fwd.setdefault(r, {}).setdefault(s, set()).add(o)
-            self._rev.setdefault(r, {}).setdefault(o, set()).add(s)
-            entities.update((s, o))
+            add(s, r, o)
         for entity, types in (entity_types or {}).items():
             if isinstance(types, str):
                 types = (types,)
+            types = list(types)
             for t in types:
                 if not isinstance(t, str) or not t:
                     raise ValueError(f"type of {entity!r} must be a non-empty string, got {t!r}")
-                self._types.setdefault(entity, set()).add(t)
-                self._members.setdefault(t, set()).add(entity)
-            entities.add(entity)
-        for key, value in (labels or {}).items():
-            if not isinstance(value, str):
-                raise ValueError(f"label of {key!r} must be a string, got {value!r}")
-            self._labels[key] = value
-        for key, value in (relation_labels or {}).items():
-            if not isinstance(value, str):
-                raise ValueError(f"label of relation {key!r} must be a string, got {value!r}")
-            self._relation_labels[key] = value
-        self.entities = frozenset(entities)
-        self.relations = frozenset(self._fwd) | frozenset(self._relation_labels)
-        self.types = frozenset(self._members)
+            builder.add_types(entity, types)
+        _add_labels(builder, labels, relation_labels)
+        self._init_from(builder)
+
+    def _init_from(self, builder: GraphBuilder) -> None:
+        self._nodes, self._rels = builder.nodes, builder.relations
+        self._fwd_adj, self._rev_adj, self._type_adj, self._member_adj, self._is_entity = (
+            builder.freeze()
+        )
+        self._labels: dict[str, str] = {key: text for key, text in builder.labels.items()}
+        self._relation_labels: dict[str, str] = dict(builder.relation_labels)
+        self.entities = _EntitySet(self._nodes, self._is_entity)
+        has_rows = np.diff(self._fwd_adj.group_ptr) > 0
+        self.relations = frozenset(
+            name for name, used in zip(self._rels.names, has_rows, strict=True) if used
+        ) | frozenset(self._relation_labels)
+        self.types = frozenset(self._nodes.names[int(t)] for t in self._member_adj.group_keys(0))
         self._by_label: dict[str, list[str]] | None = None
-        self._incident: dict[str, frozenset[str]] | None = None
+        self._incident: Adjacency | None = None
+        self._cache: dict = {}
+        self._cache_cost = 0
 
     def __deepcopy__(self, memo):
         # The graph is never modified after construction, so copies (as
         # scikit-learn's clone makes of parameters) can share it.
         return self
 
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        state["_cache"], state["_cache_cost"] = {}, 0
+        return state
+
     # ------------------------------------------------------------------ look-ups
-    def objects(self, subject: str, relation: str) -> frozenset[str] | set[str]:
-        """Objects ``o`` of triples ``(subject, relation, o)``."""
-        return self._fwd.get(relation, {}).get(subject, frozenset())
+    def _names(self, ids: np.ndarray, names: list[str] | None = None) -> frozenset[str]:
+        get = (self._nodes.names if names is None else names).__getitem__
+        return frozenset(map(get, ids.tolist()))
 
-    def subjects(self, obj: str, relation: str) -> frozenset[str] | set[str]:
-        """Subjects ``s`` of triples ``(s, relation, obj)``."""
-        return self._rev.get(relation, {}).get(obj, frozenset())
+    def _cached(self, key, compute):
+        hit = self._cache.get(key)
+        if hit is None:
+            hit = compute()
+            # Materialized sets are kept, up to a bounded number of elements,
+            # so repeated look-ups during a search cost one dictionary probe.
+            self._cache_cost += len(hit) + 1
+            if self._cache_cost > _CACHE_ELEMENTS:
+                self._cache.clear()
+                self._cache_cost = len(hit) + 1
+            self._cache[key] = hit
+        return hit
 
-    def types_of(self, entity: str) -> frozenset[str] | set[str]:
-        """Types of an entity (empty if it has none)."""
-        return self._types.get(entity, frozenset())
+    def _row(self, adj: Adjacency, group: int, node: str) -> frozenset[str]:
+        i = self._nodes.get(node)
+        if group < 0 or i < 0:
+            return _EMPTY
+        return self._names(adj.row(group, i))
 
-    def members(self, type_: str) -> frozenset[str] | set[str]:
-        """Entities of a type."""
-        return self._members.get(type_, frozenset())
+    def objects(self, subject: str, relation: str) -> frozenset[str]:
+        """Objects ``o`` of triples ``(subject, relation, o)``.
+
+        Parameters
+        ----------
+        subject : str
+            The subject entity.
+        relation : str
+            The relation.
+
+        Returns
+        -------
+        frozenset of str
+            The objects (empty if there are none or a symbol is unknown).
+        """
+        return self._cached(
+            ("o", subject, relation),
+            lambda: self._row(self._fwd_adj, self._rels.get(relation), subject),
+        )
+
+    def subjects(self, obj: str, relation: str) -> frozenset[str]:
+        """Subjects ``s`` of triples ``(s, relation, obj)``.
+
+        Parameters
+        ----------
+        obj : str
+            The object entity.
+        relation : str
+            The relation.
+
+        Returns
+        -------
+        frozenset of str
+            The subjects (empty if there are none or a symbol is unknown).
+        """
+        return self._cached(
+            ("s", obj, relation),
+            lambda: self._row(self._rev_adj, self._rels.get(relation), obj),
+        )
+
+    def types_of(self, entity: str) -> frozenset[str]:
+        """Types of an entity.
+
+        Parameters
+        ----------
+        entity : str
+            The entity.
+
+        Returns
+        -------
+        frozenset of str
+            Its types (empty if it has none).
+        """
+        return self._cached(("t", entity), lambda: self._row(self._type_adj, 0, entity))
+
+    def members(self, type_: str) -> frozenset[str]:
+        """Entities of a type.
+
+        Parameters
+        ----------
+        type_ : str
+            The type.
+
+        Returns
+        -------
+        frozenset of str
+            Its entities (empty for an unknown type).
+        """
+        return self._cached(("m", type_), lambda: self._row(self._member_adj, 0, type_))
 
     def relations_of(self, entity: str) -> frozenset[str]:
         """Relations of the triples the entity takes part in (either side).
 
         The entity's neighbourhood, from which :func:`candidate_symbols` draws
         relation candidates without reading a turn's annotations.
+
+        Parameters
+        ----------
+        entity : str
+            The entity.
+
+        Returns
+        -------
+        frozenset of str
+            The relations (empty for an unknown entity).
         """
         if self._incident is None:
-            index: dict[str, set[str]] = {}
-            for by_side in (self._fwd, self._rev):
-                for r, by_entity in by_side.items():
-                    for e in by_entity:
-                        index.setdefault(e, set()).add(r)
-            self._incident = {e: frozenset(rs) for e, rs in index.items()}
-        return self._incident.get(entity, frozenset())
+            k1, g1 = self._fwd_adj.key_groups()
+            k2, g2 = self._rev_adj.key_groups()
+            keys = np.concatenate((k1, k2))
+            self._incident = Adjacency(
+                np.zeros(keys.size, dtype=np.int64),
+                keys,
+                np.concatenate((g1, g2)),
+                n_groups=1,
+                n_nodes=max(len(self._nodes), len(self._rels)),
+            )
+        incident = self._incident
+        return self._cached(
+            ("r", entity),
+            lambda: (
+                self._names(incident.row(0, i), self._rels.names)
+                if (i := self._nodes.get(entity)) >= 0
+                else _EMPTY
+            ),
+        )
 
     def label(self, identifier: str) -> str:
-        """Label of an entity, type or relation (the identifier if none)."""
+        """Label of an entity, type or relation.
+
+        Parameters
+        ----------
+        identifier : str
+            The entity, type or relation.
+
+        Returns
+        -------
+        str
+            Its label, or the identifier itself if it has none.
+        """
         if identifier in self._labels:
             return self._labels[identifier]
         return self._relation_labels.get(identifier, identifier)
 
     def find_by_label(self, label: str) -> list[str]:
-        """Entities and types whose label is ``label`` (case-insensitive)."""
+        """Entities and types whose label is ``label`` (case-insensitive).
+
+        Parameters
+        ----------
+        label : str
+            The label to look up.
+
+        Returns
+        -------
+        list of str
+            The matching identifiers, sorted.
+        """
         if self._by_label is None:
             index: dict[str, list[str]] = {}
             for key, value in self._labels.items():
@@ -189,37 +325,108 @@ class KnowledgeGraph:
             self._by_label = index
         return sorted(self._by_label.get(label.casefold(), []))
 
-    def triples(self):
-        """Iterate over every ``(subject, relation, object)`` triple, sorted."""
-        for r in sorted(self._fwd):
-            for s in sorted(self._fwd[r]):
-                for o in sorted(self._fwd[r][s]):
+    def triples(self) -> Iterator[tuple[str, str, str]]:
+        """Iterate over every ``(subject, relation, object)`` triple, sorted.
+
+        Yields
+        ------
+        tuple of (str, str, str)
+            ``(subject, relation, object)``, sorted by relation, subject and
+            object.
+        """
+        names = self._nodes.names
+        for r in sorted(self._rels.names):
+            g = self._rels.get(r)
+            for s in sorted(names[int(k)] for k in self._fwd_adj.group_keys(g)):
+                for o in sorted(self._row(self._fwd_adj, g, s)):
                     yield s, r, o
 
     @property
     def n_triples(self) -> int:
-        """Number of triples."""
-        return sum(len(objs) for by_s in self._fwd.values() for objs in by_s.values())
+        """Number of triples.
+
+        Returns
+        -------
+        int
+            The number of distinct triples.
+        """
+        return self._fwd_adj.n_values
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes held by the adjacency arrays (identifiers and labels not counted).
+
+        Returns
+        -------
+        int
+            Total size of the numpy index arrays.
+        """
+        adjs = (self._fwd_adj, self._rev_adj, self._type_adj, self._member_adj)
+        return sum(a.nbytes for a in adjs) + self._is_entity.nbytes
 
     @property
     def labels(self) -> dict[str, str]:
-        """Labels of entities and types (a copy)."""
+        """Labels of entities and types (a copy).
+
+        Returns
+        -------
+        dict of str to str
+            Identifier -> label.
+        """
         return dict(self._labels)
 
     @property
     def relation_labels(self) -> dict[str, str]:
-        """Labels of relations (a copy)."""
+        """Labels of relations (a copy).
+
+        Returns
+        -------
+        dict of str to str
+            Relation -> label.
+        """
         return dict(self._relation_labels)
 
     @property
     def entity_types(self) -> dict[str, set[str]]:
-        """Entity -> set of types (a copy)."""
-        return {e: set(t) for e, t in self._types.items()}
+        """Entity -> set of types (a copy).
+
+        Returns
+        -------
+        dict of str to set of str
+            Every typed entity with its types.
+        """
+        names = self._nodes.names
+        adj = self._type_adj
+        return {
+            names[int(e)]: set(self._names(adj.values[adj.indptr[j] : adj.indptr[j + 1]]))
+            for j, e in enumerate(adj.group_keys(0))
+        }
+
+    @property
+    def _fwd(self) -> _RelationMaps:
+        # relation -> subject -> objects, read-only (the search's counting reads it).
+        return _RelationMaps(self, forward=True)
+
+    @property
+    def _rev(self) -> _RelationMaps:
+        return _RelationMaps(self, forward=False)
 
     def check_symbol(self, category: str, identifier: str) -> None:
         """Raise :class:`UnknownSymbolError` unless the graph knows the identifier.
 
-        ``category`` is ``"entity"``, ``"relation"`` or ``"type"``.
+        Parameters
+        ----------
+        category : {"entity", "relation", "type"}
+            Where to look.
+        identifier : str
+            The identifier.
+
+        Raises
+        ------
+        UnknownSymbolError
+            If the graph does not know the identifier in that category.
+        ValueError
+            If ``category`` is not one of the three.
         """
         known = {"entity": self.entities, "relation": self.relations, "type": self.types}
         if category not in known:
@@ -252,22 +459,27 @@ class KnowledgeGraph:
         Parameters
         ----------
         forward : dict
-            subject -> relation -> list of objects (``wikidata_short_*.json``).
+            Subject -> relation -> list of objects (``wikidata_short_*.json``).
         reverse : dict, optional
-            object -> relation -> list of subjects (``comp_wikidata_rev.json``);
+            Object -> relation -> list of subjects (``comp_wikidata_rev.json``);
             its triples are added to the forward ones (CSQA's reverse map holds
             triples missing from the forward files).
         labels : dict, optional
-            entity or type -> label (``items_wikidata_n.json``).
+            Entity or type -> label (``items_wikidata_n.json``).
         entity_types : dict, optional
-            entity -> type or list of types (``child_par_dict_save.json``).
+            Entity -> type or list of types (``child_par_dict_save.json``).
         type_members : dict, optional
-            type -> list of entities (``par_child_dict.json``).
+            Type -> list of entities (``par_child_dict.json``).
         relation_labels : dict, optional
-            relation -> label (``filtered_property_wikidata4.json``).
+            Relation -> label (``filtered_property_wikidata4.json``).
         type_labels : dict, optional
-            type -> label (``child_par_dict_name_2_corr.json``); merged into
+            Type -> label (``child_par_dict_name_2_corr.json``); merged into
             ``labels`` (a label there wins).
+
+        Returns
+        -------
+        KnowledgeGraph
+            The graph.
 
         Raises
         ------
@@ -275,56 +487,44 @@ class KnowledgeGraph:
             If a dictionary does not have the nesting described above; the
             message names the dictionary and the offending key.
         """
-        triples: list[tuple[str, str, str]] = []
-        for s, r, o in _nested_triples(forward, "forward"):
-            triples.append((s, r, o))
-        if reverse is not None:
-            for o, r, s in _nested_triples(reverse, "reverse"):
-                triples.append((s, r, o))
-        types: dict[str, set[str]] = {}
-        if entity_types is not None:
-            _require_mapping(entity_types, "entity_types")
-            for e, ts in entity_types.items():
-                ts = [ts] if isinstance(ts, str) else ts
-                if not isinstance(ts, (list, tuple)):
-                    raise ValueError(
-                        f"malformed CSQA entity_types: value of {e!r} must be a type id "
-                        f"or a list of them, got {type(ts).__name__}"
-                    )
-                types.setdefault(e, set()).update(ts)
-        if type_members is not None:
-            _require_mapping(type_members, "type_members")
-            for t, es in type_members.items():
-                if not isinstance(es, (list, tuple)):
-                    raise ValueError(
-                        f"malformed CSQA type_members: value of {t!r} must be a list of "
-                        f"entities, got {type(es).__name__}"
-                    )
-                for e in es:
-                    types.setdefault(e, set()).add(t)
-        for name, mapping in (
-            ("labels", labels),
-            ("relation_labels", relation_labels),
-            ("type_labels", type_labels),
-        ):
-            if mapping is not None:
-                _require_mapping(mapping, name)
-        if type_labels:
-            for t, text in type_labels.items():
-                if not isinstance(text, str):
-                    raise ValueError(
-                        f"malformed CSQA type_labels: label of {t!r} must be a string, "
-                        f"got {type(text).__name__}"
-                    )
-            labels = {**type_labels, **(labels or {})}
-        return cls(triples, entity_types=types, labels=labels, relation_labels=relation_labels)
+        builder = GraphBuilder()
+        given = {
+            "forward": forward,
+            "reverse": reverse,
+            "labels": labels,
+            "entity_types": entity_types,
+            "type_members": type_members,
+            "type_labels": type_labels,
+            "relation_labels": relation_labels,
+        }
+        for role, mapping in given.items():
+            if mapping is None:
+                continue
+            _require_mapping(mapping, role)
+            for key, value in mapping.items():
+                _feed(builder, role, key, value, override=-1)
+        graph = cls.__new__(cls)
+        graph._init_from(builder)
+        return graph
 
     @classmethod
     def from_csqa_folder(cls, path: str | os.PathLike) -> KnowledgeGraph:
         """Load CSQA's knowledge-graph files from a folder.
 
         The folder must hold at least one forward file (see
-        :data:`CSQA_KG_FILES`); the others are optional.
+        :data:`CSQA_KG_FILES`); the others are optional. Files are read one
+        top-level entry at a time, so CSQA's multi-GB files never sit in
+        memory whole.
+
+        Parameters
+        ----------
+        path : str or path-like
+            The folder.
+
+        Returns
+        -------
+        KnowledgeGraph
+            The graph.
 
         Raises
         ------
@@ -337,39 +537,43 @@ class KnowledgeGraph:
         folder = Path(path)
         if not folder.is_dir():
             raise FileNotFoundError(f"no such knowledge-graph folder: {folder}")
-        loaded: dict[str, dict] = {}
-        for role, names in CSQA_KG_FILES.items():
-            for name in names:
-                file = folder / name
-                if not file.exists():
-                    continue
-                try:
-                    data = json.loads(file.read_text("utf-8"))
-                except json.JSONDecodeError as exc:
-                    raise ValueError(f"malformed CSQA JSON in {file}: {exc}") from None
-                except UnicodeDecodeError as exc:
-                    raise ValueError(
-                        f"knowledge-graph file {file} is not valid UTF-8: {exc}"
-                    ) from None
-                if not isinstance(data, dict):
-                    raise ValueError(
-                        f"malformed CSQA JSON in {file}: expected an object at the top, "
-                        f"got {type(data).__name__}"
-                    )
-                loaded.setdefault(role, {})
-                _merge(loaded[role], data)
-        if "forward" not in loaded:
+        if not any((folder / name).exists() for name in CSQA_KG_FILES["forward"]):
             raise FileNotFoundError(
                 f"{folder} holds no forward knowledge-graph file "
                 f"({' or '.join(CSQA_KG_FILES['forward'])})"
             )
-        try:
-            return cls.from_csqa_json(**loaded)
-        except ValueError as exc:
-            raise ValueError(f"{folder}: {exc}") from None
+        builder = GraphBuilder()
+        # Labels are read before type labels, which never replace them.
+        for role, names in CSQA_KG_FILES.items():
+            for index, name in enumerate(names):
+                file = folder / name
+                if not file.exists():
+                    continue
+                override = index if role == "entity_types" else -1
+                try:
+                    for key, value in iter_json_object(file):
+                        try:
+                            _feed(builder, role, key, value, override=override)
+                        except ValueError as exc:
+                            raise _FeedError(f"{file}: {exc}") from None
+                except _FeedError as exc:
+                    raise ValueError(str(exc)) from None
+                except UnicodeDecodeError as exc:
+                    raise ValueError(
+                        f"knowledge-graph file {file} is not valid UTF-8: {exc}"
+                    ) from None
+        graph = cls.__new__(cls)
+        graph._init_from(builder)
+        return graph
 
     def to_csqa_json(self) -> dict[str, dict]:
-        """The graph as CSQA's dictionaries, keyed by the file names to write."""
+        """The graph as CSQA's dictionaries, keyed by the file names to write.
+
+        Returns
+        -------
+        dict of str to dict
+            File name -> the JSON object CSQA stores in that file.
+        """
         forward: dict[str, dict[str, list[str]]] = {}
         reverse: dict[str, dict[str, list[str]]] = {}
         for s, r, o in self.triples():
@@ -378,10 +582,10 @@ class KnowledgeGraph:
         # CSQA gives one type per entity (a string); several stay a list.
         ent_types = {
             e: (next(iter(ts)) if len(ts) == 1 else sorted(ts))
-            for e, ts in sorted(self._types.items())
+            for e, ts in sorted(self.entity_types.items())
         }
-        members = {t: sorted(es) for t, es in sorted(self._members.items())}
-        type_labels = {t: self._labels[t] for t in sorted(self._members) if t in self._labels}
+        members = {t: sorted(self.members(t)) for t in sorted(self.types)}
+        type_labels = {t: self._labels[t] for t in sorted(self.types) if t in self._labels}
         return {
             "wikidata_short_1.json": forward,
             "comp_wikidata_rev.json": reverse,
@@ -393,7 +597,15 @@ class KnowledgeGraph:
         }
 
     def to_csqa_folder(self, path: str | os.PathLike, *, include_reverse: bool = True) -> None:
-        """Write the graph as CSQA's JSON files into a folder (created if needed)."""
+        """Write the graph as CSQA's JSON files into a folder (created if needed).
+
+        Parameters
+        ----------
+        path : str or path-like
+            The folder.
+        include_reverse : bool, default=True
+            Also write the reverse map ``comp_wikidata_rev.json``.
+        """
         folder = Path(path)
         folder.mkdir(parents=True, exist_ok=True)
         for name, data in self.to_csqa_json().items():
@@ -423,12 +635,20 @@ class KnowledgeGraph:
         Parameters
         ----------
         graph : rdflib.Graph
+            The RDF graph.
         namespace : str, optional
             Prefix stripped from URIs to make identifiers (``"http://x/Q1"`` ->
             ``"Q1"`` for ``namespace="http://x/"``); URIs outside it keep their
             full text. Without it, identifiers are the full URIs.
-        type_predicate, label_predicate : str, optional
-            Full URIs of the typing and labelling predicates.
+        type_predicate : str, optional
+            Full URI of the typing predicate (``rdf:type`` by default).
+        label_predicate : str, optional
+            Full URI of the labelling predicate (``rdfs:label`` by default).
+
+        Returns
+        -------
+        KnowledgeGraph
+            The graph.
         """
         try:
             from rdflib import Literal, URIRef
@@ -467,8 +687,22 @@ class KnowledgeGraph:
         type_predicate: str | None = None,
         label_predicate: str | None = None,
     ):
-        """The graph as an :class:`rdflib.Graph`; identifiers are prefixed with
-        ``namespace``."""
+        """The graph as an :class:`rdflib.Graph`.
+
+        Parameters
+        ----------
+        namespace : str, default="http://sktheory.example/"
+            Prefix of every identifier's URI.
+        type_predicate : str, optional
+            Full URI of the typing predicate (``rdf:type`` by default).
+        label_predicate : str, optional
+            Full URI of the labelling predicate (``rdfs:label`` by default).
+
+        Returns
+        -------
+        rdflib.Graph
+            The triples, types and labels as RDF.
+        """
         from rdflib import Graph, Literal, URIRef
         from rdflib.namespace import RDF, RDFS
 
@@ -477,7 +711,7 @@ class KnowledgeGraph:
         g = Graph()
         for s, r, o in self.triples():
             g.add((URIRef(namespace + s), URIRef(namespace + r), URIRef(namespace + o)))
-        for e, ts in self._types.items():
+        for e, ts in self.entity_types.items():
             for t in ts:
                 g.add((URIRef(namespace + e), type_p, URIRef(namespace + t)))
         for key, text in self._labels.items():
@@ -494,36 +728,148 @@ def _require_mapping(obj, name: str) -> None:
         )
 
 
-def _nested_triples(mapping, name: str):
-    # CSQA's relation maps are node -> relation -> list of nodes.
-    _require_mapping(mapping, name)
-    for a, rels in mapping.items():
-        if not isinstance(rels, Mapping):
+class _FeedError(Exception):
+    pass
+
+
+def _feed(builder: GraphBuilder, role: str, key, value, *, override: int) -> None:
+    """Add one top-level entry of a CSQA dictionary of the given role."""
+    if role in ("forward", "reverse"):
+        if not isinstance(value, Mapping):
             raise ValueError(
-                f"malformed CSQA {name} map: value of {a!r} must be an object "
-                f"relation -> list of entities, got {type(rels).__name__}"
+                f"malformed CSQA {role} map: value of {key!r} must be an object "
+                f"relation -> list of entities, got {type(value).__name__}"
             )
-        for r, bs in rels.items():
+        for r, bs in value.items():
             if isinstance(bs, str) or not isinstance(bs, (list, tuple)):
                 raise ValueError(
-                    f"malformed CSQA {name} map: {a!r} -> {r!r} must be a list of "
+                    f"malformed CSQA {role} map: {key!r} -> {r!r} must be a list of "
                     f"entities, got {type(bs).__name__}"
                 )
             for b in bs:
                 if not isinstance(b, str):
                     raise ValueError(
-                        f"malformed CSQA {name} map: {a!r} -> {r!r} holds a non-string {b!r}"
+                        f"malformed CSQA {role} map: {key!r} -> {r!r} holds a non-string {b!r}"
                     )
-                yield a, r, b
+            if role == "forward":
+                builder.add_objects(key, r, bs)
+            else:
+                for b in bs:
+                    builder.add_triple(b, r, key)
+    elif role == "entity_types":
+        ts = [value] if isinstance(value, str) else value
+        if not isinstance(ts, (list, tuple)):
+            raise ValueError(
+                f"malformed CSQA entity_types: value of {key!r} must be a type id "
+                f"or a list of them, got {type(ts).__name__}"
+            )
+        for t in ts:
+            if not isinstance(t, str) or not t:
+                raise ValueError(f"type of {key!r} must be a non-empty string, got {t!r}")
+        builder.add_types(key, ts, override=override)
+    elif role == "type_members":
+        if not isinstance(value, (list, tuple)):
+            raise ValueError(
+                f"malformed CSQA type_members: value of {key!r} must be a list of "
+                f"entities, got {type(value).__name__}"
+            )
+        if not isinstance(key, str) or not key:
+            raise ValueError(f"type {key!r} must be a non-empty string")
+        for e in value:
+            if not isinstance(e, str):
+                raise ValueError(f"malformed CSQA type_members: {key!r} holds a non-string {e!r}")
+            builder.add_types(e, (key,))
+    elif role == "type_labels":
+        if not isinstance(value, str):
+            raise ValueError(
+                f"malformed CSQA type_labels: label of {key!r} must be a string, "
+                f"got {type(value).__name__}"
+            )
+        builder.labels.setdefault(key, value)
+    elif role == "labels":
+        if not isinstance(value, str):
+            raise ValueError(f"label of {key!r} must be a string, got {value!r}")
+        builder.labels[key] = value
+    elif role == "relation_labels":
+        if not isinstance(value, str):
+            raise ValueError(f"label of relation {key!r} must be a string, got {value!r}")
+        builder.relation_labels[key] = value
+    else:  # pragma: no cover - roles are fixed
+        raise ValueError(f"unknown role {role!r}")
 
 
-def _merge(into: dict, data: dict) -> None:
-    for key, value in data.items():
-        if key in into and isinstance(into[key], dict) and isinstance(value, dict):
-            for k2, v2 in value.items():
-                if k2 in into[key] and isinstance(v2, list):
-                    into[key][k2] = list(into[key][k2]) + [x for x in v2 if x not in into[key][k2]]
-                else:
-                    into[key][k2] = v2
-        else:
-            into[key] = value
+def _add_labels(builder: GraphBuilder, labels, relation_labels) -> None:
+    for role, mapping in (("labels", labels), ("relation_labels", relation_labels)):
+        for key, value in (mapping or {}).items():
+            _feed(builder, role, key, value, override=-1)
+
+
+class _EntitySet(AbstractSet):
+    """The graph's entities as a read-only set view over the interned ids."""
+
+    def __init__(self, nodes: Interner, is_entity: np.ndarray):
+        self._nodes, self._is_entity = nodes, is_entity
+        self._len = int(is_entity.sum())
+
+    @classmethod
+    def _from_iterable(cls, it):
+        return frozenset(it)
+
+    def __contains__(self, item) -> bool:
+        i = self._nodes.ids.get(item, -1) if isinstance(item, str) else -1
+        return i >= 0 and bool(self._is_entity[i])
+
+    def __iter__(self):
+        names = self._nodes.names
+        return (names[i] for i in np.flatnonzero(self._is_entity).tolist())
+
+    def __len__(self) -> int:
+        return self._len
+
+    def __repr__(self) -> str:
+        return f"<{self._len} entities>"
+
+
+class _RowMap(Mapping):
+    # node -> set of neighbours by one relation, read-only.
+    def __init__(self, kg: KnowledgeGraph, forward: bool, relation: str):
+        self._kg, self._forward, self._relation = kg, forward, relation
+        adj = kg._fwd_adj if forward else kg._rev_adj
+        g = kg._rels.get(relation)
+        self._keys = kg._cached(
+            ("k", forward, relation),
+            lambda: kg._names(adj.group_keys(g)) if g >= 0 else _EMPTY,
+        )
+
+    def keys(self):
+        return self._keys
+
+    def __contains__(self, key) -> bool:
+        return key in self._keys
+
+    def __getitem__(self, key):
+        if key not in self._keys:
+            raise KeyError(key)
+        if self._forward:
+            return self._kg.objects(key, self._relation)
+        return self._kg.subjects(key, self._relation)
+
+    def __iter__(self):
+        return iter(self._keys)
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+
+class _RelationMaps:
+    # relation -> _RowMap, with dict's ``get``.
+    def __init__(self, kg: KnowledgeGraph, forward: bool):
+        self._kg, self._forward = kg, forward
+
+    def get(self, relation: str, default=None):
+        if self._kg._rels.get(relation) < 0:
+            return default
+        return _RowMap(self._kg, self._forward, relation)
+
+    def __contains__(self, relation) -> bool:
+        return self._kg._rels.get(relation) >= 0
