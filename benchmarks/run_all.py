@@ -33,6 +33,9 @@ def benchmark_scripts() -> list[Path]:
 def _load(path: Path):
     spec = importlib.util.spec_from_file_location(path.stem, path)
     module = importlib.util.module_from_spec(spec)
+    # Registered under its name, so that its functions pickle by reference
+    # (a benchmark may run part of itself in a spawned process).
+    sys.modules[path.stem] = module
     spec.loader.exec_module(module)
     return module
 
