@@ -49,7 +49,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted
 
-from sktheory.base import TorchEstimator, TrainState, Window, resolve_device, single_thread
+from sktheory.base import TorchEstimator, TrainState, Window, single_thread
 
 __all__ = [
     "SingleLocationRegressor",
@@ -992,8 +992,6 @@ class SingleLocationRegressor(RegressorMixin, TorchEstimator):
         X, y = self._validate_sequences(X, y, reset=reset, n_tokens=self.n_tokens)
         y = np.asarray(self._check_numeric_target(y), dtype=np.float64)
         sw = _check_sample_weight(sample_weight, X, dtype=np.float64, ensure_non_negative=True)
-        # The driver resolves device and dtype after this hook; the tensors need them now.
-        self.device_, self.dtype_ = resolve_device(self.device), self.dtype
         target = y - np.average(y, weights=sw) if self.fit_intercept else y
         return _Data(
             X=self._to_tensor(X),

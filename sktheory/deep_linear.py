@@ -37,7 +37,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
-from sktheory.base import TorchEstimator, TrainState, Window, resolve_device
+from sktheory.base import TorchEstimator, TrainState, Window
 from sktheory.diagnostics import top_hessian_eigenvalue
 
 __all__ = ["DeepLinearRegressor", "sharpness_lower_bound"]
@@ -475,8 +475,6 @@ class DeepLinearRegressor(RegressorMixin, TorchEstimator):
     def _check_fit_data(self, X: Any, y: Any, reset: bool, sample_weight: Any = None) -> _Data:
         X, y = validate_data(self, X, y, y_numeric=True, dtype=np.float64, reset=reset)
         y = self._check_numeric_target(y)
-        # The driver resolves device and dtype after this hook; the tensors need them now.
-        self.device_, self.dtype_ = resolve_device(self.device), self.dtype
         sw = _check_sample_weight(sample_weight, X, dtype=np.float64, ensure_non_negative=True)
         n_features = X.shape[1]
         if self.activation == "gelu" and self.init == "residual":

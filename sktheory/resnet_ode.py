@@ -46,7 +46,7 @@ from sklearn.utils.validation import _check_sample_weight, check_is_fitted, vali
 from torch import nn
 
 from sktheory._training import TrainState, Window, mean_predictor_loss, prior_predictor_loss
-from sktheory.base import TorchEstimator, resolve_device
+from sktheory.base import TorchEstimator
 
 __all__ = [
     "ResNetODEClassifier",
@@ -749,10 +749,6 @@ class _ResNetODEBase(TorchEstimator):
         X, y = self._validate_fit_data(X, y, reset)
         sw = _check_sample_weight(sample_weight, X, dtype=np.float64, ensure_non_negative=True)
         self.n_train_samples_ = len(X)
-        if reset:
-            # The driver calls _init_torch after this hook; the tensors built
-            # here need this fit's device and dtype already.
-            self.device_, self.dtype_ = resolve_device(self.device), self.dtype
         yt = self._encode_targets(y, reset, sw)
         batch = len(X) if self.batch_size is None else min(self.batch_size, len(X))
         return _Data(

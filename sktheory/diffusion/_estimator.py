@@ -21,7 +21,6 @@ from sktheory.base import (
     TrainState,
     Window,
     make_generator,
-    resolve_device,
     single_thread,
 )
 from sktheory.diffusion import _denoising as dn
@@ -622,10 +621,7 @@ class DiffusionOptimizer(DensityMixin, TorchEstimator):
     # Training hooks of the contract (see sktheory/_training.py).
     def _check_fit_data(self, X, y, reset, sample_weight=None) -> _Data:
         X = validate_data(self, X, reset=reset, dtype=[np.float64, np.float32])
-        if reset:
-            # The base resolves the device after this hook; the data needs it now.
-            self.device_, self.dtype_ = resolve_device(self.device), self.dtype
-        else:
+        if not reset:
             kind = _DenoisingState
             if self.sampler == "langevin":
                 kind = _PotentialState if _uses_potential(self) else _LangevinState

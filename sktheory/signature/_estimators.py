@@ -30,7 +30,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import _check_sample_weight, _check_y, check_is_fitted
 
 from sktheory._training import TrainState, Window, mean_predictor_loss, prior_predictor_loss
-from sktheory.base import TorchEstimator, resolve_device, single_thread
+from sktheory.base import TorchEstimator, single_thread
 from sktheory.signature._features import (
     augment_time,
     level_slices,
@@ -417,9 +417,6 @@ class _SignatureKernelRNNBase(TransformerMixin, TorchEstimator):
         baseline: float,
         reset: bool,
     ) -> _RNNData:
-        if reset:  # tensors go where the module will live
-            self.device_ = resolve_device(self.device)
-            self.dtype_ = self.dtype
         paths = self._paths(X)
         targets_t = self._to_tensor(targets)
         if loss is _cross_entropy:
