@@ -147,11 +147,9 @@ class Monitor:
             self.best, self.last_improvement = loss, math.inf
             return False
         self.last_improvement = (self.best - loss) / max(abs(self.best), 1e-300)
-        if self.last_improvement > (tol if tol is not None else 0.0):
-            self.best, self.stalled = min(self.best, loss), 0
-        else:
-            self.best = min(self.best, loss)
-            self.stalled += 1
+        improved = self.last_improvement > (tol if tol is not None else 0.0)
+        self.stalled = 0 if improved else self.stalled + 1
+        self.best = min(self.best, loss)
         return tol is not None and self.stalled >= patience
 
     def problems(self, tol: float | None, stopped_by_tol: bool) -> list[str]:

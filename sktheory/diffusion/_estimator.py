@@ -21,7 +21,6 @@ from sktheory.base import (
     TrainState,
     Window,
     make_generator,
-    single_thread,
 )
 from sktheory.diffusion import _denoising as dn
 from sktheory.diffusion import _potentials as pot
@@ -1257,7 +1256,7 @@ class DiffusionOptimizer(DensityMixin, TorchEstimator):
                 float(self.variance),
             )
         else:
-            with single_thread():
+            with self._torch_context():
                 out = self._denoising_elbo(X)
         return self._finite_output(self._to_numpy(out))
 
@@ -1361,7 +1360,7 @@ class DiffusionOptimizer(DensityMixin, TorchEstimator):
             param = next(module.parameters())
             x = torch.randn(n_samples, self.n_features_in_, generator=gen, dtype=param.dtype)
             x = x.to(param.device)
-            with single_thread():
+            with self._torch_context():
                 for _ in range(_SAMPLE_STEPS):
                     z = torch.randn(x.shape, generator=gen, dtype=param.dtype).to(param.device)
                     x = pot.autograd_langevin_step(module, x, float(self.step_size), z)
@@ -1376,7 +1375,7 @@ class DiffusionOptimizer(DensityMixin, TorchEstimator):
                 torch.float64,
             )
             return self._finite_output(x.numpy()), labels.numpy()
-        with single_thread():
+        with self._torch_context():
             x = self._denoising_sample(n_samples, gen)
         return self._finite_output(x), np.zeros(n_samples, dtype=int)
 

@@ -30,7 +30,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import _check_sample_weight, _check_y, check_is_fitted
 
 from sktheory._training import TrainState, Window, mean_predictor_loss, prior_predictor_loss
-from sktheory.base import TorchEstimator, single_thread
+from sktheory.base import TorchEstimator
 from sktheory.signature._features import (
     augment_time,
     level_slices,
@@ -357,7 +357,7 @@ class _SignatureKernelRNNBase(TransformerMixin, TorchEstimator):
         module = self.module_
         sig = self._to_tensor(signature(paths, self.depth, backend=self.backend))
         data = self._to_tensor(paths[:, :, :-1])
-        with torch.no_grad(), single_thread(self.device_):
+        with torch.no_grad(), self._torch_context():
             h_target = module.solve_cde(data) if target == "cde" else module.hidden(data)
             approx = self._decision_rows(module.readout(module.taylor_hidden(sig, self.depth)))
             exact = self._decision_rows(module.readout(h_target))
@@ -493,7 +493,7 @@ class _SignatureKernelRNNBase(TransformerMixin, TorchEstimator):
 
     def _finalize(self, state: _RNNState, data: _RNNData) -> None:
         self.module_ = state.module
-        with torch.no_grad(), single_thread(self.device_):
+        with torch.no_grad(), self._torch_context():
             coefs = self.module_.signature_coefficients(self.depth)
         flat = np.concatenate([self._to_numpy(c) for c in coefs], axis=1)
         channels = self.n_channels_in_ + 1
@@ -533,7 +533,7 @@ class _SignatureKernelRNNBase(TransformerMixin, TorchEstimator):
         paths = augment_time(self._to_numpy(data))
         sig = self._to_tensor(signature(paths, self.depth, backend=self.backend))
         module = self.module_
-        with torch.no_grad(), single_thread(self.device_):
+        with torch.no_grad(), self._torch_context():
             exact = self._decision_rows(module(data))
             approx = self._decision_rows(module.readout(module.taylor_hidden(sig, self.depth)[-1]))
         gap = float(((approx - exact) ** 2).mean().sqrt())
@@ -554,7 +554,7 @@ class _SignatureKernelRNNBase(TransformerMixin, TorchEstimator):
 
     def _rnn_output(self, X: np.ndarray) -> np.ndarray:
         paths = self._paths(X)
-        with torch.no_grad(), single_thread(self.device_):
+        with torch.no_grad(), self._torch_context():
             out = self.module_(self._to_tensor(paths[:, :, :-1]))
         return self._to_numpy(out)
 
