@@ -1166,10 +1166,12 @@ def test_streamed_folder_matches_loaded_dictionaries(kg, tmp_path):
         assert o in loaded.objects(s, r) and s in loaded.subjects(o, r)
     assert loaded.objects("fr", "no-such-relation") == frozenset()
     assert loaded.members("no-such-type") == frozenset() and "atlantis" not in loaded.entities
-    # The search's read-only relation maps agree with the look-ups.
-    by = loaded._fwd.get("border", {})
-    assert set(by.keys()) == {s for s, r, _ in kg.triples() if r == "border"}
-    assert by["fr"] == loaded.objects("fr", "border") and loaded._rev.get("nope") is None
+    # The nodes the search's counting iterates over agree with the triples.
+    assert loaded.nodes_with("border") == {s for s, r, _ in kg.triples() if r == "border"}
+    assert loaded.nodes_with("border", as_subject=False) == {
+        o for _, r, o in kg.triples() if r == "border"
+    }
+    assert loaded.nodes_with("nope") == frozenset()
     assert loaded.nbytes > 0
 
 

@@ -288,6 +288,28 @@ class KnowledgeGraph:
             ),
         )
 
+    def nodes_with(self, relation: str, *, as_subject: bool = True) -> frozenset[str]:
+        """Nodes that are the subject (or object) of at least one ``relation`` triple.
+
+        Parameters
+        ----------
+        relation : str
+            The relation.
+        as_subject : bool, default=True
+            Subjects of the relation's triples; False gives their objects.
+
+        Returns
+        -------
+        frozenset of str
+            The nodes (empty for an unknown relation).
+        """
+        adj = self._fwd_adj if as_subject else self._rev_adj
+        g = self._rels.get(relation)
+        return self._cached(
+            ("k", as_subject, relation),
+            lambda: self._names(adj.group_keys(g)) if g >= 0 else _EMPTY,
+        )
+
     def label(self, identifier: str) -> str:
         """Label of an entity, type or relation.
 
@@ -401,15 +423,6 @@ class KnowledgeGraph:
             names[int(e)]: set(self._names(adj.values[adj.indptr[j] : adj.indptr[j + 1]]))
             for j, e in enumerate(adj.group_keys(0))
         }
-
-    @property
-    def _fwd(self) -> _RelationMaps:
-        # relation -> subject -> objects, read-only (the search's counting reads it).
-        return _RelationMaps(self, forward=True)
-
-    @property
-    def _rev(self) -> _RelationMaps:
-        return _RelationMaps(self, forward=False)
 
     def check_symbol(self, category: str, identifier: str) -> None:
         """Raise :class:`UnknownSymbolError` unless the graph knows the identifier.
@@ -828,48 +841,3 @@ class _EntitySet(AbstractSet):
 
     def __repr__(self) -> str:
         return f"<{self._len} entities>"
-
-
-class _RowMap(Mapping):
-    # node -> set of neighbours by one relation, read-only.
-    def __init__(self, kg: KnowledgeGraph, forward: bool, relation: str):
-        self._kg, self._forward, self._relation = kg, forward, relation
-        adj = kg._fwd_adj if forward else kg._rev_adj
-        g = kg._rels.get(relation)
-        self._keys = kg._cached(
-            ("k", forward, relation),
-            lambda: kg._names(adj.group_keys(g)) if g >= 0 else _EMPTY,
-        )
-
-    def keys(self):
-        return self._keys
-
-    def __contains__(self, key) -> bool:
-        return key in self._keys
-
-    def __getitem__(self, key):
-        if key not in self._keys:
-            raise KeyError(key)
-        if self._forward:
-            return self._kg.objects(key, self._relation)
-        return self._kg.subjects(key, self._relation)
-
-    def __iter__(self):
-        return iter(self._keys)
-
-    def __len__(self) -> int:
-        return len(self._keys)
-
-
-class _RelationMaps:
-    # relation -> _RowMap, with dict's ``get``.
-    def __init__(self, kg: KnowledgeGraph, forward: bool):
-        self._kg, self._forward = kg, forward
-
-    def get(self, relation: str, default=None):
-        if self._kg._rels.get(relation) < 0:
-            return default
-        return _RowMap(self._kg, self._forward, relation)
-
-    def __contains__(self, relation) -> bool:
-        return self._kg._rels.get(relation) >= 0

@@ -309,11 +309,12 @@ class Searcher:
         hit = self._counts_cache.get(key)
         if hit is None:
             # Only members of t1 that take part in rel can count more than 0.
-            by = (self.kg._fwd if forward else self.kg._rev).get(rel, {})
+            nodes = self.kg.nodes_with(rel, as_subject=forward)
+            reach = self.kg.objects if forward else self.kg.subjects
             members, m1 = self.kg.members(t2), self.kg.members(t1)
             hit = dict.fromkeys(m1, 0)
-            for e in by.keys() & m1 if len(by) < len(m1) else (e for e in m1 if e in by):
-                hit[e] = len(by[e] & members)
+            for e in nodes & m1 if len(nodes) < len(m1) else (e for e in m1 if e in nodes):
+                hit[e] = len(reach(e, rel) & members)
             if len(self._counts_cache) > 50000:
                 self._counts_cache.clear()
             self._counts_cache[key] = hit
