@@ -59,9 +59,5 @@ def register(estimator: str) -> Callable[[Callable[..., DemoRow]], Callable[...,
 def demos() -> dict[str, Callable[..., DemoRow]]:
     """Every registered demo, by estimator name."""
     for name in _MODULES:
-        try:
-            importlib.import_module(f"{__name__}.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"{__name__}.{name}":
-                raise
+        importlib.import_module(f"{__name__}.{name}")
     return dict(sorted(_REGISTRY.items()))
