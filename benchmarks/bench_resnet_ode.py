@@ -24,6 +24,7 @@
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import os
 import resource
 import time
@@ -69,6 +70,15 @@ def _module(n_features, depth, width, seed=0, dtype=torch.float64):
         generator=torch.Generator().manual_seed(seed),
         dtype=dtype,
     )
+
+
+def teacher_split(cfg):
+    """Train/test split of the teacher task; strength 8 is a task a linear
+    model cannot fit (its R^2 is reported)."""
+    X, y = make_resnet_ode_teacher(
+        cfg["n"] + 1000, 8, depth=100, noise=0.1, strength=8.0, random_state=0
+    )
+    return train_test_split(X, y, train_size=cfg["n"], random_state=0)
 
 
 def bare_loop_seconds_per_epoch(X, y, depth, width, batch, epochs, dtype=torch.float64):
@@ -133,48 +143,141 @@ def saved_bytes(n_features, depth, width, batch, dtype=torch.float64):
     return total
 
 
+def _warm_up(X, y) -> None:
+    """One tiny fit: torch's optimisers import their compiler machinery on
+    first use, a one-off cost in time and memory that is not the estimator's."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # one epoch: it cannot have converged
+        ResNetODERegressor(depth=2, width=2, max_epochs=1).fit(X[:10], y[:10])
+
+
+def _status_mb(field: str) -> float:
+    """A memory field of ``/proc/self/status`` (Linux), in MB."""
+    with open("/proc/self/status") as f:
+        line = next(line for line in f if line.startswith(field + ":"))
+    return int(line.split()[1]) / 1024
+
+
+def _reset_peak_rss_mb() -> float:
+    """Reset the process's peak RSS to its current RSS (Linux), and return it.
+
+    Importing torch peaks above what it keeps, so a peak measured from the
+    process start would hide a small fit.
+    """
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")
+    return _status_mb("VmRSS")
+
+
+def _one_epoch_child(kind: str, size: str, Xtr, ytr, queue) -> None:
+    """One epoch in a fresh process; reports its peak RSS above the RSS before it."""
+    torch.set_num_threads(1)
+    cfg = SIZES[size]
+    _warm_up(Xtr, ytr)  # imports the optimisers' machinery, which would count
+    base = _reset_peak_rss_mb()
+    start = time.perf_counter()
+    if kind == "bare":
+        bare_loop_seconds_per_epoch(Xtr, ytr, cfg["depth"], cfg["width"], cfg["batch"], 1)
+    else:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # one epoch: it cannot have converged
+            ResNetODERegressor(
+                depth=cfg["depth"],
+                width=cfg["width"],
+                hidden_width=cfg["width"],
+                batch_size=cfg["batch"],
+                max_epochs=1,
+                random_state=0,
+            ).fit(Xtr, ytr)
+    seconds = time.perf_counter() - start
+    queue.put((_status_mb("VmHWM") - base, seconds))
+
+
+# glibc serves allocations above this threshold by mmap, returned at free; its
+# default threshold rises with the sizes freed, after which freed per-layer
+# intermediates stay in the heap.
+_FIXED_MMAP = {"MALLOC_MMAP_THRESHOLD_": "131072"}
+
+
+def one_epoch_peak_memory(size: str, Xtr, ytr) -> list[tuple[str, float, float]]:
+    """``(setting, peak RSS MB above the RSS before the fit, seconds)`` of one epoch.
+
+    Each runs in a fresh spawned process, so the peak is that epoch's: the
+    estimator, the bare loop, and the estimator with glibc's mmap threshold
+    fixed (``MALLOC_MMAP_THRESHOLD_``, read at process start).
+    """
+    ctx = multiprocessing.get_context("spawn")
+    rows = []
+    for label, kind, env in [
+        ("estimator", "estimator", {}),
+        ("bare torch loop", "bare", {}),
+        ("estimator, MALLOC_MMAP_THRESHOLD_=131072", "estimator", _FIXED_MMAP),
+    ]:
+        saved = {k: os.environ.get(k) for k in env}
+        os.environ.update(env)
+        try:
+            queue = ctx.Queue()
+            proc = ctx.Process(target=_one_epoch_child, args=(kind, size, Xtr, ytr, queue))
+            proc.start()
+            mb, seconds = queue.get()
+            proc.join()
+        finally:
+            for k, v in saved.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v
+        rows.append((label, mb, seconds))
+    return rows
+
+
 def precision_and_threads(Xtr, ytr, Xte, yte, cfg):
     """Epoch time, memory and R^2 for float64 / float32 on 1 / 2 torch threads.
 
-    The four settings run back to back (float64 on 1 thread again too), so
-    that their ratios compare runs under the same load.
+    The four settings run back to back, so that their ratios compare runs
+    under the same load, after one untimed float64 fit: the first deep fit
+    after the accuracy grid's runs measured about 10% slower than the next.
     """
     rows = []
-    for dtype in ("float64", "float32"):
+    settings = [("float64", 1, False)] + [
+        (dtype, threads, True) for dtype in ("float64", "float32") for threads in (1, 2)
+    ]
+    for dtype, threads, timed in settings:
         tdtype = getattr(torch, dtype)
-        mb = saved_bytes(8, cfg["depth"], cfg["width"], cfg["batch"], dtype=tdtype) / 2**20
-        for threads in (1, 2):
-            torch.set_num_threads(threads)
-            try:
-                est = ResNetODERegressor(
-                    depth=cfg["depth"],
-                    width=cfg["width"],
-                    hidden_width=cfg["width"],
-                    batch_size=cfg["batch"],
-                    max_epochs=cfg["epochs"],
-                    dtype=dtype,
-                    random_state=0,
-                )
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore")
-                    est.fit(Xtr, ytr)
-                per_batch = bare_loop_seconds_per_batch(
-                    Xtr, ytr, cfg["depth"], cfg["width"], cfg["batch"], tdtype
-                )
-                bare = per_batch * -(-len(Xtr) // cfg["batch"])
-            finally:
-                torch.set_num_threads(1)
-            assert est.module_.V.dtype == tdtype
-            rows.append(
-                dict(
-                    dtype=dtype,
-                    threads=threads,
-                    epoch=float(np.median([h["seconds"] for h in est.history_])),
-                    bare=bare,
-                    mb=mb,
-                    r2=est.score(Xte, yte),
-                )
+        torch.set_num_threads(threads)
+        try:
+            est = ResNetODERegressor(
+                depth=cfg["depth"],
+                width=cfg["width"],
+                hidden_width=cfg["width"],
+                batch_size=cfg["batch"],
+                max_epochs=cfg["epochs"] if timed else 1,
+                dtype=dtype,
+                random_state=0,
             )
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                est.fit(Xtr, ytr)
+            if not timed:
+                continue
+            per_batch = bare_loop_seconds_per_batch(
+                Xtr, ytr, cfg["depth"], cfg["width"], cfg["batch"], tdtype
+            )
+            bare = per_batch * -(-len(Xtr) // cfg["batch"])
+        finally:
+            torch.set_num_threads(1)
+        assert est.module_.V.dtype == tdtype
+        mb = saved_bytes(8, cfg["depth"], cfg["width"], cfg["batch"], dtype=tdtype) / 2**20
+        rows.append(
+            dict(
+                dtype=dtype,
+                threads=threads,
+                epoch=float(np.median([h["seconds"] for h in est.history_])),
+                bare=bare,
+                mb=mb,
+                r2=est.score(Xte, yte),
+            )
+        )
     return rows
 
 
@@ -185,15 +288,9 @@ def main(argv: Sequence[str] | None = None) -> str:
     cfg = SIZES[args.size]
     torch.set_num_threads(1)
 
-    # strength=8: a teacher a linear model cannot fit (its R^2 is reported).
-    X, y = make_resnet_ode_teacher(
-        cfg["n"] + 1000, 8, depth=100, noise=0.1, strength=8.0, random_state=0
-    )
-    Xtr, Xte, ytr, yte = train_test_split(X, y, train_size=cfg["n"], random_state=0)
+    Xtr, Xte, ytr, yte = teacher_split(cfg)
 
-    # One tiny fit first: torch's optimisers import their compiler machinery
-    # on first use, a one-off cost that is not the estimator's.
-    ResNetODERegressor(depth=2, width=2, max_epochs=1).fit(Xtr[:10], ytr[:10])
+    _warm_up(Xtr, ytr)
     est = ResNetODERegressor(
         depth=cfg["depth"],
         width=cfg["width"],
@@ -235,6 +332,7 @@ def main(argv: Sequence[str] | None = None) -> str:
 
     mem = [(L, saved_bytes(8, L, cfg["width"], cfg["batch"])) for L in cfg["scan"]]
     settings = precision_and_threads(Xtr, ytr, Xte, yte, cfg)
+    epoch_memory = one_epoch_peak_memory(args.size, Xtr, ytr)
     peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
     lines = [
@@ -275,7 +373,21 @@ def main(argv: Sequence[str] | None = None) -> str:
             f"{row['bare'] / ref['bare']:.2f} | {row['mb']:.1f} | {row['mb'] / ref['mb']:.2f} | "
             f"{row['r2']:.3f} |"
         )
-    lines += ["", f"Peak resident memory of the process: {peak_rss_mb:.0f} MB."]
+    saved_mb = mem[-1][1] / 2**20
+    lines += [
+        "",
+        f"One epoch in a fresh process (float64, 1 thread, after a warm-up fit): peak "
+        f"resident memory above the memory before the fit, against the {saved_mb:.0f} MB "
+        "autograd keeps per batch:",
+        "",
+        "| setting | peak RSS MB | ratio | s | ratio |",
+        "|---|---|---|---|---|",
+    ]
+    ref_mb, ref_s = epoch_memory[0][1], epoch_memory[0][2]
+    for label, mb, seconds in epoch_memory:
+        ratio = f"{mb / ref_mb:.2f}" if ref_mb >= 1 else "-"  # tiny sizes: nothing measurable
+        lines.append(f"| {label} | {mb:.0f} | {ratio} | {seconds:.1f} | {seconds / ref_s:.2f} |")
+    lines += ["", f"Peak resident memory of this whole benchmark: {peak_rss_mb:.0f} MB."]
     table = "\n".join(lines)
     print(table)
     os.makedirs(os.path.join("benchmarks", "output"), exist_ok=True)
