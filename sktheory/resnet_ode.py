@@ -1118,7 +1118,11 @@ def generalization_bound(
     union bound over the cover), but the constants are this implementation's
     own: the theorem's statement with its numerical constants was not at hand,
     so this value is a valid bound under the assumptions above, not the
-    paper's formula to the digit. As in the paper's experiments, ``R_W``,
+    paper's formula to the digit. The paper's Lipschitz-in-depth term decays
+    as ``n^(-1/4)``; minimising over ``eps`` here makes it decay as
+    ``n^(-1/3)`` up to a logarithm (``eps ~ (K_W p / n)^(1/3)``), and its
+    ``R_W`` and ``K_W`` are Frobenius norms of ``M_k`` and of its
+    differences. As in the paper's experiments, ``R_W``,
     ``K_W``, ``R_X`` and ``R_Y`` default to the fitted network's and the
     sample's own values; the guarantee holds for a class fixed before seeing
     the data, so pass them to evaluate a fixed class.
