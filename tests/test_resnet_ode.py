@@ -207,6 +207,53 @@ def test_iclr_setting_is_invariant_in_depth():
     assert deep.module_.A is None and deep.module_.B is None
 
 
+def test_iclr_setting_follows_the_reference_convention_step_by_step():
+    # The reference's synthetic script, written out: the state is the input,
+    # x <- x + GELU(x W_k) V_k / L with W_k of shape (d, m), V_k of shape
+    # (m, d), the loss averaged over all n * d entries, plain SGD at lr 0.01 L
+    # on V and W, V = 0 and every W_k one N(0, 1) matrix at the start.
+    L, steps = 8, 10
+    gen = torch.Generator().manual_seed(2)
+    W0 = torch.randn(16, 32, generator=gen, dtype=torch.float64)
+    X = torch.randn(100, 16, generator=gen, dtype=torch.float64)
+    Y = torch.randn(100, 16, generator=gen, dtype=torch.float64)
+    V = torch.zeros(L, 32, 16, dtype=torch.float64, requires_grad=True)
+    W = W0.repeat(L, 1, 1).requires_grad_(True)
+    opt = torch.optim.SGD([V, W], lr=0.01 * L)
+    losses = []
+    for _ in range(steps):
+        opt.zero_grad()
+        x = X
+        for k in range(L):
+            x = x + torch.nn.functional.gelu(x @ W[k]) @ V[k] / L
+        loss = ((x - Y) ** 2).mean()
+        losses.append(loss.item())
+        loss.backward()
+        opt.step()
+
+    est = ResNetODERegressor(
+        depth=L,
+        hidden_width=32,
+        activation="gelu",
+        init="zero_v",
+        embedding="identity",
+        fan_in_scaling=False,
+        optimizer="sgd",
+        learning_rate=0.01,
+        scale_lr_with_depth=True,
+        warm_start=True,
+        max_epochs=0,
+        random_state=0,
+    ).fit(X.numpy(), Y.numpy())
+    with torch.no_grad():  # the reference's draw of the tied W, in our (m, d) layout
+        est.module_.W.copy_(W0.T.expand(L, 32, 16))
+    est.set_params(max_epochs=steps).fit(X.numpy(), Y.numpy())
+    assert [h["loss"] for h in est.history_] == pytest.approx(losses, rel=1e-12)
+    np.testing.assert_allclose(est.module_.V.detach(), V.detach().transpose(1, 2), atol=1e-14)
+    np.testing.assert_allclose(est.module_.W.detach(), W.detach().transpose(1, 2), atol=1e-14)
+    assert (W.detach() != W0).any()  # W moved too: both families are trained
+
+
 def test_depth_scaled_learning_rate_acts_on_residual_weights_only(teacher):
     X, y = teacher
     kwargs = dict(
