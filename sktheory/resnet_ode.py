@@ -225,7 +225,10 @@ class _ResNetODEModule(nn.Module):
     or ``V_k sigma(h) / sqrt(q)`` (residual ``"v_sigma"``). The ``1 / sqrt(fan in)``
     factors sit in the forward pass (as in the ICLR 2024 paper), so the stored
     weights have unit-variance entries at initialisation; ``fan_in_scaling=False``
-    drops them (the ICLR 2024 reference's synthetic experiment). With
+    drops them (the ICLR 2024 reference's synthetic experiment), and
+    ``fan_in_scaling="init"`` moves them into the initial draw of every weight
+    (the NeurIPS 2023 reference: the trained matrices, the penalty and Adam's
+    steps are then in the same units as its). With
     ``embedding="identity"`` there is no ``A``, ``B`` or ``b``: ``h_0 = x``,
     the state has ``q = d`` coordinates and the output is ``h_L`` itself.
     """
@@ -248,7 +251,7 @@ class _ResNetODEModule(nn.Module):
         generator: torch.Generator,
         dtype: torch.dtype = torch.float64,
         embedding: str = "linear",
-        fan_in_scaling: bool = True,
+        fan_in_scaling: bool | str = True,
     ) -> None:
         super().__init__()
         if embedding == "identity":
@@ -263,27 +266,40 @@ class _ResNetODEModule(nn.Module):
         self.alpha = float(depth) ** (-scaling_exponent)
         m, q = self.hidden_width, width
 
+        # Under "init" the 1 / sqrt(fan in) of each weight is drawn into it.
+        at_init = fan_in_scaling == "init"
+
+        def weight(values: torch.Tensor) -> nn.Parameter:
+            fan_in = values.shape[-1]
+            return nn.Parameter((values / math.sqrt(fan_in) if at_init else values).to(dtype))
+
         def draw(*shape):
             return torch.randn(*shape, generator=generator, dtype=torch.float64)
 
         linear = embedding == "linear"
-        self.A = nn.Parameter(draw(q, n_features).to(dtype)) if linear else None
+        self.A = weight(draw(q, n_features)) if linear else None
         v_kind = "zero" if init == "zero_v" else init
         w_kind = "tied" if init == "zero_v" else init
         kwargs = {"bandwidth": bandwidth, "hurst": hurst, "generator": generator}
-        self.V = nn.Parameter(depth_process(v_kind, depth, (q, m), **kwargs).to(dtype))
+        self.V = weight(depth_process(v_kind, depth, (q, m), **kwargs))
         if residual == "v_sigma_w":
-            self.W = nn.Parameter(depth_process(w_kind, depth, (m, q), **kwargs).to(dtype))
+            self.W = weight(depth_process(w_kind, depth, (m, q), **kwargs))
         else:
             self.W = None
         if linear:
-            self.B = nn.Parameter(draw(n_outputs, q).to(dtype))
+            self.B = weight(draw(n_outputs, q))
             self.b = nn.Parameter(torch.zeros(n_outputs, dtype=dtype))
         else:
             self.B = self.b = None
 
     def _scale(self, fan_in: int) -> float:
-        return 1.0 / math.sqrt(fan_in) if self.fan_in_scaling else 1.0
+        """The residual branch's factor for a weight with this fan-in."""
+        forward = self.fan_in_scaling is True or self.fan_in_scaling == "forward"
+        return 1.0 / math.sqrt(fan_in) if forward else 1.0
+
+    def _outer_scale(self, fan_in: int) -> float:
+        """The embedding's or readout's factor: in the forward pass unless drawn at init."""
+        return 1.0 if self.fan_in_scaling == "init" else 1.0 / math.sqrt(fan_in)
 
     def families(self) -> dict[str, torch.Tensor]:
         """The stacked per-layer weights, by name."""
@@ -295,7 +311,7 @@ class _ResNetODEModule(nn.Module):
     def embed(self, x: torch.Tensor) -> torch.Tensor:
         if self.A is None:
             return x
-        return x @ self.A.T / math.sqrt(self.A.shape[1])
+        return x @ self.A.T * self._outer_scale(self.A.shape[1])
 
     def step(self, h: torch.Tensor, k: int) -> torch.Tensor:
         sigma = _ACTIVATIONS[self.activation]
@@ -317,7 +333,7 @@ class _ResNetODEModule(nn.Module):
     def readout(self, h: torch.Tensor) -> torch.Tensor:
         if self.B is None:
             return h
-        return h @ self.B.T / math.sqrt(self.width) + self.b
+        return h @ self.B.T * self._outer_scale(self.width) + self.b
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.readout(self.flow(self.embed(x)))
@@ -644,7 +660,7 @@ class _ResNetODEBase(TorchEstimator):
         "learning_rate": [Interval(Real, 0, None, closed="neither")],
         "scale_lr_with_depth": ["boolean"],
         "embedding": [StrOptions({"linear", "identity"})],
-        "fan_in_scaling": ["boolean"],
+        "fan_in_scaling": ["boolean", StrOptions({"forward", "init"})],
         "freeze_embedding": ["boolean"],
         "embedding_learning_rate": [Interval(Real, 0, None, closed="neither"), None],
         "max_epochs": [Interval(Integral, 0, None, closed="left")],
@@ -681,7 +697,7 @@ class _ResNetODEBase(TorchEstimator):
         learning_rate: float = 1e-2,
         scale_lr_with_depth: bool = False,
         embedding: str = "linear",
-        fan_in_scaling: bool = True,
+        fan_in_scaling: bool | str = True,
         freeze_embedding: bool = False,
         embedding_learning_rate: float | None = None,
         max_epochs: int = 100,
@@ -1080,7 +1096,9 @@ def generalization_bound(
 
     For an estimator with ``residual="v_sigma"``, ``M_k`` is its ``V_k`` times
     ``L^(1 - beta)`` and the ``1 / sqrt(q)`` fan-in factor, which writes its
-    forward pass exactly in this form. Assumptions (plugged in from the
+    forward pass exactly in this form; with ``fan_in_scaling="init"`` and
+    ``beta = 1``, ``M_k`` is ``V_k`` itself, the NeurIPS 2023 reference's
+    parametrisation. Assumptions (plugged in from the
     sample when not given): ``||x|| <= R_X``; ``sigma`` is ``K_sigma``-Lipschitz
     with ``sigma(0) = 0`` (1 for ReLU, tanh and the identity, 1.129 for GELU);
     for regression the standardised targets satisfy ``||y|| <= R_Y``.
@@ -1211,17 +1229,18 @@ def generalization_bound(
         diffs = (M[1:] - M[:-1]).flatten(1).norm(dim=1)
         own_radius = float(norms.max())
         own_lipschitz = float(diffs.max()) * depth if depth > 1 else 0.0
-        fan_a = math.sqrt(module.A.shape[1]) if module.A is not None else 1.0
-        fan_b = math.sqrt(module.width) if module.B is not None else 1.0
+        # Spectral norms of the maps x -> h_0 and h_L -> output, factors included.
         a_norm = (
             1.0
             if module.A is None
-            else float(torch.linalg.matrix_norm(module.A.double(), 2)) / fan_a
+            else float(torch.linalg.matrix_norm(module.A.double(), 2))
+            * module._outer_scale(module.A.shape[1])
         )
         b_norm = (
             1.0
             if module.B is None
-            else float(torch.linalg.matrix_norm(module.B.double(), 2)) / fan_b
+            else float(torch.linalg.matrix_norm(module.B.double(), 2))
+            * module._outer_scale(module.width)
         )
         bias = 0.0 if module.b is None else float(module.b.double().norm())
         Xt = estimator._to_tensor(X)
@@ -1356,10 +1375,14 @@ class ResNetODERegressor(RegressorMixin, _ResNetODEBase):
         ``n_features`` columns (regression, fitted in the targets' own units,
         without standardisation) or ``n_features`` classes (the state is the
         logits).
-    fan_in_scaling : bool, default=True
-        Keep the ``1 / sqrt(q)`` and ``1 / sqrt(m)`` factors inside the residual
-        branch; False gives ``h_{k+1} = h_k + L^-beta V_k sigma(W_k h_k)``, the
-        ICLR 2024 reference's synthetic experiment.
+    fan_in_scaling : bool or {"forward", "init"}, default=True
+        Where the ``1 / sqrt(fan in)`` factors of the weights go. True (or
+        "forward") keeps them inside the forward pass, on unit-variance
+        weights; False drops them from the residual branch, giving
+        ``h_{k+1} = h_k + L^-beta V_k sigma(W_k h_k)`` (the ICLR 2024
+        reference's synthetic experiment); "init" draws them into the initial
+        weights instead, with no factor in the forward pass (the NeurIPS 2023
+        reference, whose Adam steps and penalty act on the scaled matrices).
     freeze_embedding : bool, default=False
         Keep ``A``, ``B`` and ``b`` at their initial values (the NeurIPS 2023
         reference trains the residual weights only); no effect with
@@ -1609,10 +1632,14 @@ class ResNetODEClassifier(ClassifierMixin, _ResNetODEBase):
         ``n_features`` columns (regression, fitted in the targets' own units,
         without standardisation) or ``n_features`` classes (the state is the
         logits).
-    fan_in_scaling : bool, default=True
-        Keep the ``1 / sqrt(q)`` and ``1 / sqrt(m)`` factors inside the residual
-        branch; False gives ``h_{k+1} = h_k + L^-beta V_k sigma(W_k h_k)``, the
-        ICLR 2024 reference's synthetic experiment.
+    fan_in_scaling : bool or {"forward", "init"}, default=True
+        Where the ``1 / sqrt(fan in)`` factors of the weights go. True (or
+        "forward") keeps them inside the forward pass, on unit-variance
+        weights; False drops them from the residual branch, giving
+        ``h_{k+1} = h_k + L^-beta V_k sigma(W_k h_k)`` (the ICLR 2024
+        reference's synthetic experiment); "init" draws them into the initial
+        weights instead, with no factor in the forward pass (the NeurIPS 2023
+        reference, whose Adam steps and penalty act on the scaled matrices).
     freeze_embedding : bool, default=False
         Keep ``A``, ``B`` and ``b`` at their initial values (the NeurIPS 2023
         reference trains the residual weights only); no effect with

@@ -254,6 +254,62 @@ def test_iclr_setting_follows_the_reference_convention_step_by_step():
     assert (W.detach() != W0).any()  # W moved too: both families are trained
 
 
+def test_neurips_setting_follows_the_reference_convention_step_by_step():
+    # The NeurIPS 2023 reference written out: h_0 = x A^T, h <- h + relu(h) M_k^T / L,
+    # logits h_L B^T, with A ~ N(0, 1/d), B ~ N(0, 1/q) frozen and M_k an RBF
+    # process in k/L divided by sqrt(q); cross-entropy plus lam ||(M_{k+1} - M_k)_k||_F,
+    # Adam at 0.02 on the M_k only.
+    rng = np.random.RandomState(0)
+    X, y = rng.randn(60, 5), rng.randint(0, 3, 60)
+    L, q, lam, steps = 10, 6, 0.1, 5
+    kwargs = dict(
+        depth=L,
+        width=q,
+        residual="v_sigma",
+        freeze_embedding=True,
+        init="smooth",
+        bandwidth=0.1,
+        learning_rate=0.02,
+        regularity_penalty=lam,
+        batch_size=60,
+        warm_start=True,
+        max_epochs=0,
+        random_state=0,
+    )
+    est = ResNetODEClassifier(fan_in_scaling="init", **kwargs).fit(X, y)
+    start = est.module_
+    A, B = start.A.detach().clone(), start.B.detach().clone()
+    M = start.V.detach().clone().requires_grad_(True)
+    # The same draws as with the factors in the forward pass, scaled by
+    # 1/sqrt(fan in): the same network at initialisation, other trained units.
+    forward = ResNetODEClassifier(fan_in_scaling="forward", **kwargs).fit(X, y)
+    torch.testing.assert_close(A, forward.module_.A.detach() / np.sqrt(5))
+    torch.testing.assert_close(B, forward.module_.B.detach() / np.sqrt(q))
+    torch.testing.assert_close(M.detach(), forward.module_.V.detach() / np.sqrt(q))
+    np.testing.assert_allclose(est.predict_proba(X), forward.predict_proba(X), rtol=1e-12)
+    # The bound sees the same network, whichever units its weights are kept in.
+    same, other = generalization_bound(est, X, y), generalization_bound(forward, X, y)
+    assert same["bound"] == pytest.approx(other["bound"], rel=1e-12)
+    assert same["weight_radius"] == pytest.approx(other["weight_radius"], rel=1e-12)
+
+    Xt, yt = torch.as_tensor(X), torch.as_tensor(y)
+    opt = torch.optim.Adam([M], lr=0.02)
+    for _ in range(steps):
+        opt.zero_grad()
+        h = Xt @ A.T
+        for k in range(L):
+            h = h + torch.relu(h) @ M[k].T / L
+        loss = torch.nn.functional.cross_entropy(h @ B.T, yt)
+        loss = loss + lam * (M[1:] - M[:-1]).norm()
+        loss.backward()
+        opt.step()
+
+    est.set_params(max_epochs=steps).fit(X, y)
+    np.testing.assert_allclose(est.module_.V.detach(), M.detach(), rtol=1e-9, atol=1e-12)
+    np.testing.assert_array_equal(est.module_.A.detach(), A)
+    assert (M.detach() != start.V.detach()).any()
+
+
 def test_depth_scaled_learning_rate_acts_on_residual_weights_only(teacher):
     X, y = teacher
     kwargs = dict(
