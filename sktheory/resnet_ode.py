@@ -314,13 +314,17 @@ class _ResNetODEModule(nn.Module):
         return x @ self.A.T * self._outer_scale(self.A.shape[1])
 
     def step(self, h: torch.Tensor, k: int) -> torch.Tensor:
+        # Every tensor a layer allocates is one autograd keeps: the scalings
+        # go in place or into addmm. Freed per-layer temporaries doubled the
+        # resident memory of deep fits, as the allocator kept them.
         sigma = _ACTIVATIONS[self.activation]
         if self.W is None:
-            r = sigma(h) @ self.V[k].T * self._scale(self.width)
+            act, scale = sigma(h), self._scale(self.width)
         else:
-            pre = h @ self.W[k].T * self._scale(self.width)
-            r = sigma(pre) @ self.V[k].T * self._scale(self.hidden_width)
-        return h + self.alpha * r
+            # mm keeps its inputs for backward, not its output: scaling in place is safe.
+            pre = torch.mm(h, self.W[k].T).mul_(self._scale(self.width))
+            act, scale = sigma(pre), self._scale(self.hidden_width)
+        return torch.addmm(h, act, self.V[k].T, alpha=self.alpha * scale)
 
     def flow(self, h: torch.Tensor, keep: bool = False) -> torch.Tensor | list:
         states = [h] if keep else None
