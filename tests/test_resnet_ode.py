@@ -161,7 +161,7 @@ def test_depth_process_covariances():
 
 
 # ------------------------------------------------- training and regularity
-def _iclr_reference_fit(depth, X, Y):
+def _iclr_estimator(depth, **params):
     """The ICLR 2024 reference's synthetic setting: no embedding or readout,
     x_{k+1} = x_k + V_k GELU(W_k x_k) / L, V = 0, W_k = one N(0, 1) matrix,
     full-batch gradient descent for 50 steps at lr 0.01 L on V and W."""
@@ -177,7 +177,11 @@ def _iclr_reference_fit(depth, X, Y):
         scale_lr_with_depth=True,
         max_epochs=50,
         random_state=0,
-    ).fit(X, Y)
+    ).set_params(**params)
+
+
+def _iclr_reference_fit(depth, X, Y):
+    return _iclr_estimator(depth).fit(X, Y)
 
 
 def test_iclr_setting_is_invariant_in_depth():
@@ -231,20 +235,7 @@ def test_iclr_setting_follows_the_reference_convention_step_by_step():
         loss.backward()
         opt.step()
 
-    est = ResNetODERegressor(
-        depth=L,
-        hidden_width=32,
-        activation="gelu",
-        init="zero_v",
-        embedding="identity",
-        fan_in_scaling=False,
-        optimizer="sgd",
-        learning_rate=0.01,
-        scale_lr_with_depth=True,
-        warm_start=True,
-        max_epochs=0,
-        random_state=0,
-    ).fit(X.numpy(), Y.numpy())
+    est = _iclr_estimator(L, warm_start=True, max_epochs=0).fit(X.numpy(), Y.numpy())
     with torch.no_grad():  # the reference's draw of the tied W, in our (m, d) layout
         est.module_.W.copy_(W0.T.expand(L, 32, 16))
     est.set_params(max_epochs=steps).fit(X.numpy(), Y.numpy())
