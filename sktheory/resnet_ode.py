@@ -256,7 +256,9 @@ class _ResNetODEModule(nn.Module):
         super().__init__()
         if embedding == "identity":
             width = n_features
-        self.embedding, self.fan_in_scaling = embedding, fan_in_scaling
+        self.embedding = embedding
+        # Where the 1 / sqrt(fan in) factors go: "forward", "init" or "none".
+        self.fan_in_scaling = {True: "forward", False: "none"}.get(fan_in_scaling, fan_in_scaling)
         self.depth, self.width = depth, width
         self.residual = residual
         self.hidden_width = hidden_width if residual == "v_sigma_w" else width
@@ -266,12 +268,10 @@ class _ResNetODEModule(nn.Module):
         self.alpha = float(depth) ** (-scaling_exponent)
         m, q = self.hidden_width, width
 
-        # Under "init" the 1 / sqrt(fan in) of each weight is drawn into it.
-        at_init = fan_in_scaling == "init"
-
         def weight(values: torch.Tensor) -> nn.Parameter:
-            fan_in = values.shape[-1]
-            return nn.Parameter((values / math.sqrt(fan_in) if at_init else values).to(dtype))
+            if self.fan_in_scaling == "init":
+                values = values / math.sqrt(values.shape[-1])
+            return nn.Parameter(values.to(dtype))
 
         def draw(*shape):
             return torch.randn(*shape, generator=generator, dtype=torch.float64)
@@ -294,8 +294,7 @@ class _ResNetODEModule(nn.Module):
 
     def _scale(self, fan_in: int) -> float:
         """The residual branch's factor for a weight with this fan-in."""
-        forward = self.fan_in_scaling is True or self.fan_in_scaling == "forward"
-        return 1.0 / math.sqrt(fan_in) if forward else 1.0
+        return 1.0 / math.sqrt(fan_in) if self.fan_in_scaling == "forward" else 1.0
 
     def _outer_scale(self, fan_in: int) -> float:
         """The embedding's or readout's factor: in the forward pass unless drawn at init."""
