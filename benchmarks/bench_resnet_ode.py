@@ -30,6 +30,7 @@ import resource
 import time
 import warnings
 from collections.abc import Sequence
+from unittest import mock
 
 import numpy as np
 import torch
@@ -70,6 +71,18 @@ def _module(n_features, depth, width, seed=0, dtype=torch.float64):
         generator=torch.Generator().manual_seed(seed),
         dtype=dtype,
     )
+
+
+def estimator(cfg, **params) -> ResNetODERegressor:
+    """The benchmarked estimator at a size; ``params`` override the defaults."""
+    return ResNetODERegressor(
+        depth=cfg["depth"],
+        width=cfg["width"],
+        hidden_width=cfg["width"],
+        batch_size=cfg["batch"],
+        max_epochs=cfg["epochs"],
+        random_state=0,
+    ).set_params(**params)
 
 
 def teacher_split(cfg):
@@ -181,14 +194,7 @@ def _one_epoch_child(kind: str, size: str, Xtr, ytr, queue) -> None:
     else:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # one epoch: it cannot have converged
-            ResNetODERegressor(
-                depth=cfg["depth"],
-                width=cfg["width"],
-                hidden_width=cfg["width"],
-                batch_size=cfg["batch"],
-                max_epochs=1,
-                random_state=0,
-            ).fit(Xtr, ytr)
+            estimator(cfg, max_epochs=1).fit(Xtr, ytr)
     seconds = time.perf_counter() - start
     queue.put((_status_mb("VmHWM") - base, seconds))
 
@@ -213,20 +219,12 @@ def one_epoch_peak_memory(size: str, Xtr, ytr) -> list[tuple[str, float, float]]
         ("bare torch loop", "bare", {}),
         ("estimator, MALLOC_MMAP_THRESHOLD_=131072", "estimator", _FIXED_MMAP),
     ]:
-        saved = {k: os.environ.get(k) for k in env}
-        os.environ.update(env)
-        try:
-            queue = ctx.Queue()
-            proc = ctx.Process(target=_one_epoch_child, args=(kind, size, Xtr, ytr, queue))
+        queue = ctx.Queue()
+        proc = ctx.Process(target=_one_epoch_child, args=(kind, size, Xtr, ytr, queue))
+        with mock.patch.dict(os.environ, env):  # the child inherits it at start
             proc.start()
-            mb, seconds = queue.get()
-            proc.join()
-        finally:
-            for k, v in saved.items():
-                if v is None:
-                    os.environ.pop(k, None)
-                else:
-                    os.environ[k] = v
+        mb, seconds = queue.get()
+        proc.join()
         rows.append((label, mb, seconds))
     return rows
 
@@ -246,15 +244,7 @@ def precision_and_threads(Xtr, ytr, Xte, yte, cfg):
         tdtype = getattr(torch, dtype)
         torch.set_num_threads(threads)
         try:
-            est = ResNetODERegressor(
-                depth=cfg["depth"],
-                width=cfg["width"],
-                hidden_width=cfg["width"],
-                batch_size=cfg["batch"],
-                max_epochs=cfg["epochs"] if timed else 1,
-                dtype=dtype,
-                random_state=0,
-            )
+            est = estimator(cfg, max_epochs=cfg["epochs"] if timed else 1, dtype=dtype)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 est.fit(Xtr, ytr)
@@ -291,14 +281,7 @@ def main(argv: Sequence[str] | None = None) -> str:
     Xtr, Xte, ytr, yte = teacher_split(cfg)
 
     _warm_up(Xtr, ytr)
-    est = ResNetODERegressor(
-        depth=cfg["depth"],
-        width=cfg["width"],
-        hidden_width=cfg["width"],
-        batch_size=cfg["batch"],
-        max_epochs=cfg["epochs"],
-        random_state=0,
-    )
+    est = estimator(cfg)
     start = time.perf_counter()
     est.fit(Xtr, ytr)
     est_fit = time.perf_counter() - start
