@@ -180,14 +180,10 @@ def _iclr_estimator(depth, **params):
     ).set_params(**params)
 
 
-def _iclr_reference_fit(depth, X, Y):
-    return _iclr_estimator(depth).fit(X, Y)
-
-
 def test_iclr_setting_is_invariant_in_depth():
     # n = 100, 16 features, 16 Gaussian targets, width 16, hidden 32.
     X, Y = make_resnet_ode_random_targets(100, 16, 16, random_state=0)
-    fits = {L: _iclr_reference_fit(L, X, Y) for L in (16, 128)}
+    fits = {L: _iclr_estimator(L).fit(X, Y) for L in (16, 128)}
     losses = {L: f.history_[-1]["loss"] for L, f in fits.items()}
     lip = {L: f.weight_regularity()["V"]["max_diff_times_depth"] for L, f in fits.items()}
     # The loss is the same at every depth (within 5%) and really decreased.
